@@ -1,0 +1,529 @@
+
+/*
+ * Header and body filters.
+ *
+ * On the gateway's own subrequests they are the transport's receiving
+ * end: a stream is parsed event by event and translated output goes on
+ * down the subrequest's filter chain (the postpone filter hands it to the
+ * client connection at once); anything else is captured in memory for
+ * the main request to translate.
+ *
+ * On main requests in gateway locations they add CORS headers and turn
+ * the error pages nginx itself writes (413, 400, 408, ...) into OpenAI
+ * errors: a client of the gateway never sees an HTML page.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_llm_gateway_module.h"
+
+
+static ngx_int_t ngx_llm_gateway_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_llm_gateway_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_llm_gateway_sr_header(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
+static time_t ngx_llm_gateway_retry_after(ngx_http_request_t *r);
+static ngx_int_t ngx_llm_gateway_capture(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx,
+    ngx_chain_t *in);
+static ngx_int_t ngx_llm_gateway_relay(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx,
+    ngx_chain_t *in);
+static ngx_int_t ngx_llm_gateway_sse_event(void *data, ngx_str_t *event,
+    ngx_str_t *payload);
+static ngx_int_t ngx_llm_gateway_error_page(ngx_http_request_t *r);
+static ngx_int_t ngx_llm_gateway_error_page_body(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_llm_gateway_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_llm_gateway_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_llm_gateway_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_header_filter(ngx_http_request_t *r)
+{
+    ngx_llm_gateway_ctx_t       *ctx;
+    ngx_llm_gateway_loc_conf_t  *glcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_llm_gateway_module);
+
+    if (r != r->main) {
+        if (ctx && ctx->current && ctx->current->sr == r) {
+            return ngx_llm_gateway_sr_header(r, ctx, ctx->current);
+        }
+
+        return ngx_http_next_header_filter(r);
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_llm_gateway_module);
+
+    if (!glcf->enable) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ngx_llm_gateway_cors_headers(r, glcf,
+                                     r->method == NGX_HTTP_OPTIONS)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST
+        && (ctx == NULL || !ctx->own_output))
+    {
+        if (ngx_llm_gateway_error_page(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_sr_header(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_sr_ctx_t *srctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  ct;
+
+    srctx->status = r->headers_out.status;
+    srctx->key_active = 0;
+    srctx->retry_after = ngx_llm_gateway_retry_after(r);
+
+    ct = r->headers_out.content_type;
+    srctx->content_type = ct;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "llm gateway upstream status %ui \"%V\"",
+                   srctx->status, &ct);
+
+    /* the copy filter then reads file buffers into memory for us */
+
+    r->filter_need_in_memory = 1;
+
+    /* the response is consumed here: nothing of it is a client header */
+
+    r->header_sent = 1;
+
+    if (srctx->kind == NGX_LLM_GATEWAY_SR_CHAT
+        && ctx->stream
+        && srctx->status >= 200 && srctx->status < 300
+        && ct.len >= 17
+        && ngx_strncasecmp(ct.data, (u_char *) "text/event-stream", 17) == 0)
+    {
+        srctx->stream = 1;
+
+        /*
+         * The upstream module decides on buffering after the header is
+         * sent: a stream must not wait for proxy buffers to fill, even if
+         * the internal location left proxy_buffering on.
+         */
+
+        if (r->upstream) {
+            r->upstream->buffering = 0;
+        }
+
+        rc = ngx_llm_gateway_stream_start(r->main, ctx);
+
+        if (rc == NGX_ERROR || rc > NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* Retry-After is either seconds or an HTTP date */
+
+static time_t
+ngx_llm_gateway_retry_after(ngx_http_request_t *r)
+{
+    time_t            t;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Retry-After") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1) != 0)
+        {
+            continue;
+        }
+
+        t = ngx_atotm(h[i].value.data, h[i].value.len);
+
+        if (t != NGX_ERROR) {
+            return t;
+        }
+
+        t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
+
+        if (t != NGX_ERROR && t > ngx_time()) {
+            return t - ngx_time();
+        }
+
+        return 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_llm_gateway_ctx_t     *ctx;
+    ngx_llm_gateway_sr_ctx_t  *srctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_llm_gateway_module);
+
+    if (ctx == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (r == r->main) {
+        if (ctx->error_page) {
+            return ngx_llm_gateway_error_page_body(r, ctx, in);
+        }
+
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    srctx = ctx->current;
+
+    if (srctx == NULL || srctx->sr != r) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (srctx->stream) {
+        return ngx_llm_gateway_relay(r, ctx, srctx, in);
+    }
+
+    return ngx_llm_gateway_capture(r, ctx, srctx, in);
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_capture(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_sr_ctx_t *srctx, ngx_chain_t *in)
+{
+    u_char     *p;
+    size_t      n, size;
+    ngx_buf_t  *b;
+
+    for ( /* void */ ; in; in = in->next) {
+        b = in->buf;
+
+        if (b->last_buf || b->last_in_chain) {
+            srctx->last = 1;
+        }
+
+        if (!ngx_buf_in_memory(b)) {
+            if (b->in_file) {
+                b->file_pos = b->file_last;
+            }
+
+            continue;
+        }
+
+        n = b->last - b->pos;
+
+        if (n == 0) {
+            continue;
+        }
+
+        if (srctx->overflow || srctx->body_len + n > ctx->sse.max) {
+            srctx->overflow = 1;
+            b->pos = b->last;
+            continue;
+        }
+
+        if (srctx->body_len + n > srctx->body_size) {
+            size = ngx_max(srctx->body_size * 2, srctx->body_len + n);
+
+            if (r->headers_out.content_length_n > 0
+                && (size_t) r->headers_out.content_length_n > size)
+            {
+                size = (size_t) r->headers_out.content_length_n;
+            }
+
+            size = ngx_max(size, 4096);
+            size = ngx_min(size, ctx->sse.max);
+
+            p = ngx_pnalloc(ctx->pool, size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (srctx->body_len) {
+                ngx_memcpy(p, srctx->body, srctx->body_len);
+            }
+
+            srctx->body = p;
+            srctx->body_size = size;
+        }
+
+        ngx_memcpy(srctx->body + srctx->body_len, b->pos, n);
+        srctx->body_len += n;
+
+        b->pos = b->last;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_sr_ctx_t *srctx, ngx_chain_t *in)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *out, *cl;
+
+    for ( /* void */ ; in; in = in->next) {
+        b = in->buf;
+
+        if (b->last_buf || b->last_in_chain) {
+            srctx->last = 1;
+        }
+
+        if (!ngx_buf_in_memory(b) || b->last == b->pos) {
+            continue;
+        }
+
+        if (!ctx->stream_failed && !srctx->overflow) {
+            rc = ngx_llm_gateway_sse_feed(&ctx->sse, ctx->pool, b->pos,
+                                          b->last - b->pos,
+                                          ngx_llm_gateway_sse_event, ctx);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_DECLINED) {
+                srctx->overflow = 1;
+            }
+        }
+
+        b->pos = b->last;
+    }
+
+    out = ngx_llm_gateway_out_take(&ctx->out);
+
+    if (out == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = out; cl->next; cl = cl->next) {
+        /* void */
+    }
+
+    cl->buf->flush = 1;
+
+    rc = ngx_http_next_body_filter(r, out);
+
+    ngx_chain_update_chains(ctx->pool, &ctx->out.free, &ctx->out.busy, &out,
+                            (ngx_buf_tag_t) &ngx_llm_gateway_module);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_sse_event(void *data, ngx_str_t *event, ngx_str_t *payload)
+{
+    ngx_llm_gateway_ctx_t *ctx = data;
+
+    if (ctx->stream_done || ctx->stream_failed) {
+        return NGX_OK;
+    }
+
+    return ctx->current->provider->type->process_event(ctx, event, payload);
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_error_page(ngx_http_request_t *r)
+{
+    char                     *message, *code;
+    ngx_llm_gateway_ctx_t    *ctx;
+    ngx_llm_gateway_error_t   err;
+
+    ctx = ngx_llm_gateway_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    code = NULL;
+
+    switch (r->headers_out.status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        message = "Bad request.";
+        break;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        message = "Authentication required.";
+        code = "invalid_api_key";
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        message = "Access to this resource is forbidden.";
+        break;
+
+    case NGX_HTTP_NOT_FOUND:
+        message = "Not found.";
+        code = "unknown_url";
+        break;
+
+    case NGX_HTTP_NOT_ALLOWED:
+        message = "Method not allowed.";
+        code = "method_not_allowed";
+        break;
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        message = "The request body was not received in time.";
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        message = "The request body is too large.";
+        code = "request_too_large";
+        break;
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        message = "The request URI is too long.";
+        break;
+
+    case 429:
+        message = "Too many requests.";
+        code = "rate_limit_exceeded";
+        break;
+
+    case NGX_HTTP_BAD_GATEWAY:
+        message = "The upstream server is unreachable.";
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        message = "The service is unavailable.";
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        message = "The upstream server timed out.";
+        break;
+
+    default:
+        message = r->headers_out.status >= 500 ? "Internal server error."
+                                               : "The request failed.";
+    }
+
+    ngx_llm_gateway_error_set(&err, r->headers_out.status, message, NULL,
+                              NULL, code);
+
+    if (ngx_llm_gateway_error_json(r->pool, &err, &ctx->error_body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->error_page = 1;
+
+    r->headers_out.content_length_n = ctx->error_body.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_error_page_body(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_buf_t    *b;
+    ngx_uint_t    last;
+    ngx_chain_t   out;
+
+    last = 0;
+
+    for ( /* void */ ; in; in = in->next) {
+        b = in->buf;
+
+        if (b->last_buf || b->last_in_chain) {
+            last = 1;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    if (!last || ctx->error_page_sent) {
+        return NGX_OK;
+    }
+
+    ctx->error_page_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->error_body.data;
+    b->last = ctx->error_body.data + ctx->error_body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}

@@ -1,0 +1,590 @@
+
+/*
+ * Hugging Face router (router.huggingface.co/v1): already OpenAI-shaped,
+ * so requests pass through (the model renamed when routing says so) and
+ * responses are normalised where providers behind the router differ:
+ * finish_reason spellings, both error envelopes, usage in streams.
+ *
+ * Pure translators: request in, bytes out; no event loop here.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_llm_gateway_module.h"
+
+
+static ngx_int_t ngx_llm_gateway_hf_create_request(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_upstream_req_t *req);
+static ngx_int_t ngx_llm_gateway_hf_process_response(
+    ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body, ngx_str_t *out);
+static ngx_int_t ngx_llm_gateway_hf_process_event(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *event, ngx_str_t *data);
+static void ngx_llm_gateway_hf_process_error(ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *body, ngx_llm_gateway_error_t *err);
+static ngx_int_t ngx_llm_gateway_hf_models_request(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_upstream_req_t *req);
+static ngx_int_t ngx_llm_gateway_hf_process_models(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body, ngx_array_t *entries);
+static ngx_str_t *ngx_llm_gateway_hf_finish(u_char *p, size_t len);
+static ngx_int_t ngx_llm_gateway_hf_usage(ngx_llm_gateway_ctx_t *ctx,
+    yajl_val usage);
+static u_char *ngx_llm_gateway_hf_field(u_char *p, u_char *last,
+    char *name, size_t len);
+
+
+ngx_llm_gateway_provider_t  ngx_llm_gateway_hf_provider = {
+    ngx_string("hf_router"),
+    ngx_llm_gateway_hf_create_request,
+    ngx_llm_gateway_hf_process_response,
+    ngx_llm_gateway_hf_process_event,
+    NULL,
+    ngx_llm_gateway_hf_process_error,
+    ngx_llm_gateway_hf_models_request,
+    ngx_llm_gateway_hf_process_models
+};
+
+
+static ngx_str_t  ngx_llm_gateway_finish_stop = ngx_string("stop");
+static ngx_str_t  ngx_llm_gateway_finish_length = ngx_string("length");
+static ngx_str_t  ngx_llm_gateway_finish_tools = ngx_string("tool_calls");
+static ngx_str_t  ngx_llm_gateway_finish_filter = ngx_string("content_filter");
+static ngx_str_t  ngx_llm_gateway_finish_function =
+    ngx_string("function_call");
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_create_request(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_upstream_req_t *req)
+{
+    size_t                   i;
+    yajl_gen                 g;
+    yajl_val                 root;
+    const char              *k;
+    ngx_llm_gateway_chat_t  *chat;
+
+    chat = ctx->chat;
+
+    req->method = NGX_HTTP_POST;
+    ngx_str_set(&req->uri, "/v1/chat/completions");
+
+    if (chat->stream) {
+        ngx_str_set(&req->accept, "text/event-stream");
+    }
+
+    /* the common case: the model keeps its name, the body goes as is */
+
+    if (ctx->upstream_model.len == chat->model.len
+        && ngx_strncmp(ctx->upstream_model.data, chat->model.data,
+                       chat->model.len) == 0)
+    {
+        req->body = chat->raw;
+        return NGX_OK;
+    }
+
+    g = ngx_llm_gateway_json_gen(ctx->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    root = chat->root;
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_llm_gateway_json_gen_cstr(g, "model") != NGX_OK
+        || ngx_llm_gateway_json_gen_str(g, &ctx->upstream_model) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < root->u.object.len; i++) {
+        k = root->u.object.keys[i];
+
+        if (ngx_strcmp(k, "model") == 0) {
+            continue;
+        }
+
+        if (ngx_llm_gateway_json_gen_cstr(g, k) != NGX_OK
+            || ngx_llm_gateway_json_gen_value(g, root->u.object.values[i])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    return ngx_llm_gateway_json_take(g, ctx->pool, &req->body);
+}
+
+
+/*
+ * finish_reason as OpenAI clients know it.  Returns NULL when the value
+ * is already one of OpenAI's; TGI-style and other providers' spellings
+ * are mapped, anything unknown ends as "stop".
+ */
+
+static ngx_str_t *
+ngx_llm_gateway_hf_finish(u_char *p, size_t len)
+{
+    switch (len) {
+
+    case 4:
+        if (ngx_strncmp(p, "stop", 4) == 0) {
+            return NULL;
+        }
+        break;
+
+    case 6:
+        if (ngx_strncmp(p, "length", 6) == 0) {
+            return NULL;
+        }
+        break;
+
+    case 10:
+        if (ngx_strncmp(p, "tool_calls", 10) == 0) {
+            return NULL;
+        }
+
+        if (ngx_strncmp(p, "max_tokens", 10) == 0
+            || ngx_strncmp(p, "MAX_TOKENS", 10) == 0
+            || ngx_strncmp(p, "max_length", 10) == 0)
+        {
+            return &ngx_llm_gateway_finish_length;
+        }
+        break;
+
+    case 13:
+        if (ngx_strncmp(p, "function_call", 13) == 0) {
+            return NULL;
+        }
+        break;
+
+    case 14:
+        if (ngx_strncmp(p, "content_filter", 14) == 0) {
+            return NULL;
+        }
+        break;
+
+    case 8:
+        if (ngx_strncmp(p, "tool_use", 8) == 0) {
+            return &ngx_llm_gateway_finish_tools;
+        }
+        break;
+
+    case 9:
+        if (ngx_strncmp(p, "tool_call", 9) == 0) {
+            return &ngx_llm_gateway_finish_tools;
+        }
+        break;
+
+    }
+
+    if ((len == 6 && ngx_strncasecmp(p, (u_char *) "safety", 6) == 0)
+        || (len == 10 && ngx_strncmp(p, "RECITATION", 10) == 0)
+        || (len == 16 && ngx_strncmp(p, "content_filtered", 16) == 0))
+    {
+        return &ngx_llm_gateway_finish_filter;
+    }
+
+    if (len == 12 && ngx_strncmp(p, "model_length", 12) == 0) {
+        return &ngx_llm_gateway_finish_length;
+    }
+
+    if (len == 14 && ngx_strncmp(p, "function_calls", 14) == 0) {
+        return &ngx_llm_gateway_finish_function;
+    }
+
+    /* eos_token, eos, stop_sequence, end_turn, STOP, ... */
+
+    return &ngx_llm_gateway_finish_stop;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_usage(ngx_llm_gateway_ctx_t *ctx, yajl_val usage)
+{
+    yajl_val  v;
+
+    if (usage == NULL || !YAJL_IS_OBJECT(usage)) {
+        return NGX_DECLINED;
+    }
+
+    v = ngx_llm_gateway_json_get(usage, "prompt_tokens");
+    if (v && YAJL_IS_INTEGER(v)) {
+        ctx->prompt_tokens = YAJL_GET_INTEGER(v);
+    }
+
+    v = ngx_llm_gateway_json_get(usage, "completion_tokens");
+    if (v && YAJL_IS_INTEGER(v)) {
+        ctx->completion_tokens = YAJL_GET_INTEGER(v);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_process_response(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body, ngx_str_t *out)
+{
+    size_t       i, j, n;
+    yajl_gen     g;
+    yajl_val     root, choices, choice, fr;
+    ngx_str_t   *mapped;
+    ngx_uint_t   rewrite;
+    const char  *k, *ck;
+
+    root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
+                                      NULL, 0);
+
+    if (root == NULL || !YAJL_IS_OBJECT(root)) {
+        return NGX_DECLINED;
+    }
+
+    choices = ngx_llm_gateway_json_get(root, "choices");
+
+    if (choices == NULL || !YAJL_IS_ARRAY(choices)) {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_llm_gateway_hf_usage(ctx,
+                                  ngx_llm_gateway_json_get(root, "usage"));
+
+    rewrite = 0;
+
+    for (i = 0; i < choices->u.array.len; i++) {
+        fr = ngx_llm_gateway_json_get(choices->u.array.values[i],
+                                      "finish_reason");
+
+        if (fr == NULL || !YAJL_IS_STRING(fr)
+            || ngx_llm_gateway_hf_finish((u_char *) fr->u.string,
+                                         ngx_strlen(fr->u.string))
+               != NULL)
+        {
+            rewrite = 1;
+            break;
+        }
+    }
+
+    if (!rewrite) {
+        *out = *body;
+        return NGX_OK;
+    }
+
+    g = ngx_llm_gateway_json_gen(ctx->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < root->u.object.len; i++) {
+        k = root->u.object.keys[i];
+
+        if (ngx_llm_gateway_json_gen_cstr(g, k) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (root->u.object.values[i] != choices) {
+            if (ngx_llm_gateway_json_gen_value(g, root->u.object.values[i])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < choices->u.array.len; j++) {
+            choice = choices->u.array.values[j];
+
+            if (!YAJL_IS_OBJECT(choice)) {
+                if (ngx_llm_gateway_json_gen_value(g, choice) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+
+            if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+                return NGX_ERROR;
+            }
+
+            fr = ngx_llm_gateway_json_get(choice, "finish_reason");
+
+            if (fr == NULL
+                && (ngx_llm_gateway_json_gen_cstr(g, "finish_reason")
+                    != NGX_OK
+                    || ngx_llm_gateway_json_gen_str(g,
+                                           &ngx_llm_gateway_finish_stop)
+                       != NGX_OK))
+            {
+                return NGX_ERROR;
+            }
+
+            for (n = 0; n < choice->u.object.len; n++) {
+                ck = choice->u.object.keys[n];
+
+                if (ngx_llm_gateway_json_gen_cstr(g, ck) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                if (choice->u.object.values[n] != fr) {
+                    if (ngx_llm_gateway_json_gen_value(g,
+                                                 choice->u.object.values[n])
+                        != NGX_OK)
+                    {
+                        return NGX_ERROR;
+                    }
+
+                    continue;
+                }
+
+                mapped = YAJL_IS_STRING(fr)
+                         ? ngx_llm_gateway_hf_finish((u_char *) fr->u.string,
+                                                   ngx_strlen(fr->u.string))
+                         : &ngx_llm_gateway_finish_stop;
+
+                if (mapped == NULL) {
+                    if (ngx_llm_gateway_json_gen_value(g, fr) != NGX_OK) {
+                        return NGX_ERROR;
+                    }
+
+                } else if (ngx_llm_gateway_json_gen_str(g, mapped)
+                           != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    return ngx_llm_gateway_json_take(g, ctx->pool, out);
+}
+
+
+/*
+ * Where "name" is a key in compact or spaced JSON, the position of its
+ * value; NULL if absent.  A cheap scan: most stream events need nothing
+ * more than this to be relayed unchanged.
+ */
+
+static u_char *
+ngx_llm_gateway_hf_field(u_char *p, u_char *last, char *name, size_t len)
+{
+    p = ngx_strlcasestrn(p, last, (u_char *) name, len - 1);
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p += len;
+
+    while (p < last && (*p == ' ' || *p == ':' || *p == '\t')) {
+        p++;
+    }
+
+    return p < last ? p : NULL;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_process_event(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *event, ngx_str_t *data)
+{
+    u_char                   *p, *q, *last, *buf;
+    yajl_val                  root, e;
+    ngx_str_t                *mapped, json;
+    ngx_llm_gateway_error_t   err;
+
+    if (data->len == 6 && ngx_strncmp(data->data, "[DONE]", 6) == 0) {
+        ctx->stream_done = 1;
+        return ngx_llm_gateway_out_event(&ctx->out, data->data, data->len);
+    }
+
+    last = data->data + data->len;
+
+    /* an error event, or usage: worth a full parse */
+
+    p = ngx_llm_gateway_hf_field(data->data, last, "\"error\"", 7);
+    q = ngx_llm_gateway_hf_field(data->data, last, "\"usage\"", 7);
+
+    if ((event->len == 5 && ngx_strncmp(event->data, "error", 5) == 0)
+        || (p && (*p == '{' || *p == '"'))
+        || (q && *q == '{'))
+    {
+        root = ngx_llm_gateway_json_parse(ctx->pool, data->data, data->len,
+                                          NULL, 0);
+
+        e = ngx_llm_gateway_json_get(root, "error");
+
+        if (e || (event->len == 5
+                  && ngx_strncmp(event->data, "error", 5) == 0))
+        {
+            ngx_llm_gateway_error_from_body(ctx->pool, NGX_HTTP_BAD_GATEWAY,
+                                            data, &err);
+
+            if (ctx->key) {
+                ngx_llm_gateway_scrub(&err.message, &ctx->key->secret);
+            }
+
+            ngx_log_error(NGX_LOG_ERR, ctx->log, 0,
+                          "llm gateway: provider \"%V\" sent an error "
+                          "event: \"%V\"", &ctx->provider->name,
+                          &err.message);
+
+            ctx->stream_failed = 1;
+
+            if (ngx_llm_gateway_error_json(ctx->pool, &err, &json)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            return ngx_llm_gateway_out_event(&ctx->out, json.data, json.len);
+        }
+
+        (void) ngx_llm_gateway_hf_usage(ctx,
+                                  ngx_llm_gateway_json_get(root, "usage"));
+    }
+
+    /* finish_reason spelled differently: splice the OpenAI value in */
+
+    p = ngx_llm_gateway_hf_field(data->data, last, "\"finish_reason\"", 15);
+
+    if (p && *p == '"') {
+        for (q = p + 1; q < last && *q != '"'; q++) {
+            if (*q == '\\') {
+                q++;
+            }
+        }
+
+        if (q < last) {
+            mapped = ngx_llm_gateway_hf_finish(p + 1, q - p - 1);
+
+            if (mapped) {
+                buf = ngx_pnalloc(ctx->pool, data->len + mapped->len);
+                if (buf == NULL) {
+                    return NGX_ERROR;
+                }
+
+                json.data = buf;
+                buf = ngx_cpymem(buf, data->data, p + 1 - data->data);
+                buf = ngx_cpymem(buf, mapped->data, mapped->len);
+                buf = ngx_cpymem(buf, q, last - q);
+                json.len = buf - json.data;
+
+                return ngx_llm_gateway_out_event(&ctx->out, json.data,
+                                                 json.len);
+            }
+        }
+    }
+
+    return ngx_llm_gateway_out_event(&ctx->out, data->data, data->len);
+}
+
+
+static void
+ngx_llm_gateway_hf_process_error(ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *body, ngx_llm_gateway_error_t *err)
+{
+    ngx_llm_gateway_error_from_body(ctx->pool, status, body, err);
+
+    if (err->code.len == 0) {
+        switch (status) {
+
+        case 402:
+            ngx_str_set(&err->code, "insufficient_quota");
+            break;
+
+        case 429:
+            ngx_str_set(&err->code, "rate_limit_exceeded");
+            break;
+
+        case NGX_HTTP_NOT_FOUND:
+            ngx_str_set(&err->code, "model_not_found");
+            break;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_models_request(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_upstream_req_t *req)
+{
+    req->method = NGX_HTTP_GET;
+    ngx_str_set(&req->uri, "/v1/models");
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_process_models(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body, ngx_array_t *entries)
+{
+    size_t                          i;
+    yajl_gen                        g;
+    yajl_val                        root, data, m;
+    ngx_llm_gateway_model_entry_t  *e;
+
+    root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
+                                      NULL, 0);
+
+    data = ngx_llm_gateway_json_get(root, "data");
+
+    if (data == NULL || !YAJL_IS_ARRAY(data)) {
+        return NGX_DECLINED;
+    }
+
+    g = ngx_llm_gateway_json_gen(ctx->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < data->u.array.len; i++) {
+        m = data->u.array.values[i];
+
+        if (!YAJL_IS_STRING(ngx_llm_gateway_json_get(m, "id"))) {
+            continue;
+        }
+
+        e = ngx_array_push(entries);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_llm_gateway_json_str(ngx_llm_gateway_json_get(m, "id"),
+                                        &e->id);
+
+        if (ngx_llm_gateway_json_gen_value(g, m) != NGX_OK
+            || ngx_llm_gateway_json_take(g, ctx->pool, &e->json) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,329 @@
+
+/*
+ * Server-sent events: an incremental parser for upstream streams and the
+ * output side that frames "data: ...\n\n" events into reusable buffers.
+ *
+ * Upstream bytes arrive split anywhere (inside a line, between "\r" and
+ * "\n"), so the parser keeps a line and an event buffer across calls.
+ * Both are reused for every event: a long stream does not grow the pool.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_llm_gateway_module.h"
+
+
+#define NGX_LLM_GATEWAY_OUT_BUF_SIZE  4096
+
+
+static ngx_int_t ngx_llm_gateway_sse_grow(ngx_pool_t *pool, u_char **buf,
+    size_t *size, size_t used, size_t need, size_t max);
+static ngx_int_t ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse,
+    ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_llm_gateway_sse_handler_pt handler, void *data);
+
+
+static ngx_int_t
+ngx_llm_gateway_sse_grow(ngx_pool_t *pool, u_char **buf, size_t *size,
+    size_t used, size_t need, size_t max)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (used + need <= *size) {
+        return NGX_OK;
+    }
+
+    if (used + need > max) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_max(*size * 2, used + need);
+    n = ngx_max(n, 256);
+
+    p = ngx_pnalloc(pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (used) {
+        ngx_memcpy(p, *buf, used);
+    }
+
+    if (*buf) {
+        ngx_pfree(pool, *buf);
+    }
+
+    *buf = p;
+    *size = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Returns NGX_OK, NGX_ERROR (memory or handler failure), or NGX_DECLINED
+ * when an event is larger than sse->max.
+ */
+
+ngx_int_t
+ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
+    u_char *p, size_t len, ngx_llm_gateway_sse_handler_pt handler,
+    void *data)
+{
+    u_char     *last, *eol;
+    ngx_int_t   rc;
+
+    last = p + len;
+
+    while (p < last) {
+
+        if (sse->skip_lf) {
+            sse->skip_lf = 0;
+
+            if (*p == '\n') {
+                p++;
+                continue;
+            }
+        }
+
+        for (eol = p; eol < last; eol++) {
+            if (*eol == '\n' || *eol == '\r') {
+                break;
+            }
+        }
+
+        if (eol == last) {
+            /* an incomplete line: keep it for the next buffer */
+
+            rc = ngx_llm_gateway_sse_grow(pool, &sse->line, &sse->line_size,
+                                          sse->line_len, eol - p, sse->max);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            ngx_memcpy(sse->line + sse->line_len, p, eol - p);
+            sse->line_len += eol - p;
+
+            return NGX_OK;
+        }
+
+        if (*eol == '\r') {
+            sse->skip_lf = 1;
+        }
+
+        if (sse->line_len) {
+            rc = ngx_llm_gateway_sse_grow(pool, &sse->line, &sse->line_size,
+                                          sse->line_len, eol - p, sse->max);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            ngx_memcpy(sse->line + sse->line_len, p, eol - p);
+            sse->line_len += eol - p;
+
+            rc = ngx_llm_gateway_sse_line(sse, pool, sse->line,
+                                          sse->line_len, handler, data);
+            sse->line_len = 0;
+
+        } else {
+            rc = ngx_llm_gateway_sse_line(sse, pool, p, eol - p,
+                                          handler, data);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        p = eol + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
+    u_char *p, size_t len, ngx_llm_gateway_sse_handler_pt handler,
+    void *data)
+{
+    u_char     *colon, *value;
+    size_t      vlen, flen;
+    ngx_int_t   rc;
+    ngx_str_t   payload, event;
+
+    if (len == 0) {
+
+        /* a blank line dispatches the event */
+
+        if (!sse->has_data) {
+            ngx_str_null(&sse->event);
+            return NGX_OK;
+        }
+
+        payload.data = sse->data;
+        payload.len = sse->data_len ? sse->data_len - 1 : 0;
+        sse->data[payload.len] = '\0';
+
+        event = sse->event;
+
+        sse->data_len = 0;
+        sse->has_data = 0;
+        ngx_str_null(&sse->event);
+
+        return handler(data, &event, &payload);
+    }
+
+    if (p[0] == ':') {
+        return NGX_OK;
+    }
+
+    colon = ngx_strlchr(p, p + len, ':');
+
+    if (colon == NULL) {
+        flen = len;
+        value = p + len;
+        vlen = 0;
+
+    } else {
+        flen = colon - p;
+        value = colon + 1;
+
+        if (value < p + len && *value == ' ') {
+            value++;
+        }
+
+        vlen = p + len - value;
+    }
+
+    if (flen == 4 && ngx_strncmp(p, "data", 4) == 0) {
+
+        /* one byte more for "\n" and one for the NUL yajl needs */
+
+        rc = ngx_llm_gateway_sse_grow(pool, &sse->data, &sse->data_size,
+                                      sse->data_len, vlen + 2, sse->max);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_memcpy(sse->data + sse->data_len, value, vlen);
+        sse->data_len += vlen;
+        sse->data[sse->data_len++] = '\n';
+        sse->has_data = 1;
+
+        return NGX_OK;
+    }
+
+    if (flen == 5 && ngx_strncmp(p, "event", 5) == 0) {
+        sse->event.data = ngx_pnalloc(pool, vlen);
+        if (sse->event.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(sse->event.data, value, vlen);
+        sse->event.len = vlen;
+    }
+
+    /* "id", "retry" and unknown fields are ignored, as the spec says */
+
+    return NGX_OK;
+}
+
+
+void
+ngx_llm_gateway_out_init(ngx_llm_gateway_out_t *out, ngx_pool_t *pool)
+{
+    ngx_memzero(out, sizeof(ngx_llm_gateway_out_t));
+
+    out->pool = pool;
+    out->last = &out->head;
+}
+
+
+ngx_int_t
+ngx_llm_gateway_out_append(ngx_llm_gateway_out_t *out, u_char *data,
+    size_t len)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    while (len) {
+        b = out->buf;
+
+        if (b == NULL || b->last == b->end) {
+            cl = ngx_chain_get_free_buf(out->pool, &out->free);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            b = cl->buf;
+
+            if (b->start == NULL) {
+                b->start = ngx_palloc(out->pool,
+                                      NGX_LLM_GATEWAY_OUT_BUF_SIZE);
+                if (b->start == NULL) {
+                    return NGX_ERROR;
+                }
+
+                b->end = b->start + NGX_LLM_GATEWAY_OUT_BUF_SIZE;
+                b->tag = (ngx_buf_tag_t) &ngx_llm_gateway_module;
+            }
+
+            b->pos = b->start;
+            b->last = b->start;
+            b->temporary = 1;
+            b->flush = 0;
+            b->last_buf = 0;
+            b->last_in_chain = 0;
+
+            *out->last = cl;
+            out->last = &cl->next;
+            out->buf = b;
+        }
+
+        n = ngx_min(len, (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, data, n);
+
+        data += n;
+        len -= n;
+        out->len += n;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_llm_gateway_out_event(ngx_llm_gateway_out_t *out, u_char *data,
+    size_t len)
+{
+    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
+        || ngx_llm_gateway_out_append(out, data, len) != NGX_OK
+        || ngx_llm_gateway_out_append(out, (u_char *) "\n\n", 2) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* hand the pending chain to the caller; its buffers come back via busy */
+
+ngx_chain_t *
+ngx_llm_gateway_out_take(ngx_llm_gateway_out_t *out)
+{
+    ngx_chain_t  *cl;
+
+    cl = out->head;
+
+    out->head = NULL;
+    out->last = &out->head;
+    out->buf = NULL;
+    out->len = 0;
+
+    return cl;
+}
