@@ -1,0 +1,214 @@
+# Streamed chat completions: relayed event by event, normalised, and
+# errors after the first byte turned into an error event.
+
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use LLMGateway;
+
+no_shuffle();
+gateway_setup();
+
+sub fixture {
+    my $name = shift;
+    open my $fh, '<', "$ENV{TEST_NGINX_FIXTURES}/$name" or die "$name: $!";
+    local $/;
+    return <$fh>;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the upstream's events come back byte for byte
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"openai/gpt-oss-120b","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_headers
+Content-Type: text/event-stream
+Cache-Control: no-cache
+X-Accel-Buffering: no
+!Content-Length
+--- response_body eval
+main::fixture("openai_stream_text.sse")
+
+
+
+=== TEST 2: the upstream is asked for an event stream
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"a/b\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+"GET /_mock/last"]
+--- response_body_like eval
+['data: \[DONE\]\n\n$', '"Accept",\s*"text/event-stream"']
+
+
+
+=== TEST 3: tool call deltas are relayed unchanged
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/tools","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body eval
+main::fixture("openai_stream_with_tool_calls.sse")
+
+
+
+=== TEST 4: streaming works with proxy_buffering left on
+--- config
+    location /v1/ { llm_gateway; }
+    location /_llm/hf/ {
+        internal;
+        proxy_pass http://llm_mock/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering on;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"mock/stream-delay-50","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body eval
+main::fixture("openai_stream_text.sse")
+
+
+
+=== TEST 5: finish_reason spellings are normalised in streams
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/finish-eos_token","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: "finish_reason":"stop"\}\]\}\n\n
+--- response_body_unlike: eos_token
+
+
+
+=== TEST 6: reasoning deltas are kept
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/reasoning","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: "reasoning_content"
+
+
+
+=== TEST 7: an error event from upstream (object envelope)
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/error-mid-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: (?s)^data: \{"id".*\n\ndata: \{"error":\{"message":"[^"]+","type":"server_error","param":null,"code":null\}\}\n\ndata: \[DONE\]\n\n$
+--- error_log
+sent an error event
+
+
+
+=== TEST 8: an error event from upstream (string envelope)
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/error-mid-stream-str","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: \n\ndata: \{"error":\{"message":"[^"]+","type":"server_error","param":null,"code":null\}\}\n\ndata: \[DONE\]\n\n$
+--- error_log
+sent an error event
+
+
+
+=== TEST 9: a connection reset mid-stream ends the stream with an error event
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/reset-mid-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: (?s)^data: \{"id".*\n\ndata: \{"error":\{"message":"The upstream stream ended prematurely\.","type":"server_error","param":null,"code":"upstream_stream_truncated"\}\}\n\ndata: \[DONE\]\n\n$
+--- error_log
+stream ended prematurely
+
+
+
+=== TEST 10: a truncated stream (no last chunk) ends with an error event
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/truncate-mid-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: "code":"upstream_stream_truncated"\}\}\n\ndata: \[DONE\]\n\n$
+--- error_log
+upstream prematurely closed connection
+
+
+
+=== TEST 11: an upstream error before the first byte keeps its status
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/status-429","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- error_code: 429
+--- response_headers
+Content-Type: application/json
+Retry-After: 7
+--- response_body_like: ^\{"error":\{"message":"[^"]+","type":"invalid_request_error","param":"model","code":"model_not_supported"\}\}$
+
+
+
+=== TEST 12: CRLF and CR framing, events split anywhere, comments
+--- config
+    location /v1/ { llm_gateway; }
+    location /_llm/hf/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_buffering off;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply eval
+["HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+ ": keep-alive\r\n\r\nda", "ta: {\"a\":1}\r", "\n\r\ndata: {\"b\"", ":2}\r\rdata:{\"c\":3}\n",
+ "\ndata: [DONE]\n\n"]
+--- tcp_reply_delay: 0.1
+--- request
+POST /v1/chat/completions
+{"model":"a/b","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body eval
+"data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: {\"c\":3}\n\ndata: [DONE]\n\n"
+
+
+
+=== TEST 13: an upstream that ends without [DONE] still gets one
+--- config
+    location /v1/ { llm_gateway; }
+    location /_llm/hf/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply eval
+my $b = "data: {\"a\":1}\n\n";
+"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " . length($b) . "\r\n\r\n$b"
+--- request
+POST /v1/chat/completions
+{"model":"a/b","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body eval
+"data: {\"a\":1}\n\ndata: [DONE]\n\n"
+
+
+
+=== TEST 14: an event larger than llm_gateway_buffer_size
+--- config
+    location /v1/ {
+        llm_gateway;
+        llm_gateway_buffer_size 64;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"a/b","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: ^data: \{"error":\{"message":"An upstream event is larger than llm_gateway_buffer_size\.","type":"server_error","param":null,"code":"upstream_too_large"\}\}\n\ndata: \[DONE\]\n\n$
+--- error_log
+stream ended prematurely
