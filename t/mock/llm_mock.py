@@ -631,9 +631,11 @@ class MockServer:
                     req = await read_request(reader, writer)
                 except BadRequest as e:
                     log.warning("%s:%s bad request: %s", conn.peer[0], conn.peer[1], e)
-                    writer.write(b"HTTP/1.1 400 Bad Request\r\nServer: llm-mock\r\n"
+                    body = error_envelope("mock: %s" % e)
+                    writer.write(b"HTTP/1.1 400 Bad Request\r\nServer: llm-mock\r\nDate: %s\r\n"
                                  b"Content-Type: application/json\r\nConnection: close\r\n"
-                                 b"Content-Length: %d\r\n\r\n%s" % self._bad_request_body(e))
+                                 b"Content-Length: %d\r\n\r\n%s"
+                                 % (Exchange.http_date().encode(), len(body), body))
                     await writer.drain()
                     break
                 if req is None:
@@ -657,11 +659,6 @@ class MockServer:
         finally:
             if not writer.transport.is_closing():
                 writer.close()
-
-    @staticmethod
-    def _bad_request_body(err):
-        body = error_envelope("mock: %s" % err)
-        return (len(body), body)
 
     async def handle(self, ex):
         req = ex.req
