@@ -157,13 +157,15 @@ test: build npm-deps
 
 # every error or leak valgrind reports in the module fails the run
 test-valgrind: build npm-deps deps-extra
-	rm -f $(BUILD)/valgrind.log
-	NODE_PATH=$(NPM_DIR)/node_modules PERL5LIB=$(TEST_PERL5LIB) \
+	rm -f $(BUILD)/valgrind.log $(BUILD)/valgrind-stderr.log
+	set -o pipefail; NODE_PATH=$(NPM_DIR)/node_modules PERL5LIB=$(TEST_PERL5LIB) \
 	    TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_VALGRIND_FAIL=1 \
 	    TEST_NGINX_VALGRIND_LOG=$(BUILD)/valgrind.log TEST_NGINX_TIMEOUT=20 \
-	    TEST_NGINX_SLEEP=0.5 $(PROVE) $(PROVE_FLAGS) $(TESTS)
-	@if grep -q '^==[0-9]*==' $(BUILD)/valgrind.log 2>/dev/null; then \
-	    grep -A30 '^==[0-9]*==' $(BUILD)/valgrind.log | head -200; \
+	    TEST_NGINX_SLEEP=0.5 $(PROVE) $(PROVE_FLAGS) $(TESTS) \
+	    2> >(tee $(BUILD)/valgrind-stderr.log >&2)
+	@# the real Test::Nginx prints valgrind's reports on stderr
+	@if grep -hq '^==[0-9]*==' $(BUILD)/valgrind.log $(BUILD)/valgrind-stderr.log 2>/dev/null; then \
+	    grep -h -A30 '^==[0-9]*==' $(BUILD)/valgrind.log $(BUILD)/valgrind-stderr.log | head -200; \
 	    echo "valgrind reported errors"; exit 1; \
 	fi
 	@echo "valgrind: clean"

@@ -173,7 +173,11 @@ ngx_llm_gateway_endpoint(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 
     len = clcf->name.len;
 
-    if (!clcf->exact_match && len && len <= r->uri.len
+    if (!clcf->exact_match
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+        && len && len <= r->uri.len
         && ngx_strncmp(p, clcf->name.data, len) == 0)
     {
         p += len;
@@ -219,6 +223,20 @@ ngx_llm_gateway_endpoint(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         ctx->model_id.data = p + 7;
         ctx->model_id.len = len - 7;
         return NGX_LLM_GATEWAY_EP_MODEL;
+    }
+
+    /* in a regex location, or with a longer prefix: look at the tail */
+
+    if (len > 17 && ngx_strncmp(last - 17, "/chat/completions", 17) == 0) {
+        return NGX_LLM_GATEWAY_EP_CHAT;
+    }
+
+    if (len > 7 && ngx_strncmp(last - 7, "/models", 7) == 0) {
+        return NGX_LLM_GATEWAY_EP_MODELS;
+    }
+
+    if (len > 7 && ngx_strncmp(last - 7, "/health", 7) == 0) {
+        return NGX_LLM_GATEWAY_EP_HEALTH;
     }
 
     return NGX_LLM_GATEWAY_EP_UNKNOWN;
@@ -609,14 +627,67 @@ ngx_llm_gateway_read_body(ngx_http_request_t *r, ngx_str_t *body)
  * configuration order.
  */
 
+ngx_llm_gateway_model_t *
+ngx_llm_gateway_route_name(ngx_llm_gateway_main_conf_t *gmcf, ngx_str_t *name)
+{
+    u_char                   *colon;
+    ngx_str_t                 base;
+    ngx_uint_t                i;
+    ngx_llm_gateway_model_t  *m;
+
+    m = gmcf->models.elts;
+
+    for (i = 0; i < gmcf->models.nelts; i++) {
+        if (m[i].name.len == name->len
+            && ngx_strncmp(m[i].name.data, name->data, name->len) == 0)
+        {
+            return &m[i];
+        }
+    }
+
+    colon = ngx_strlchr(name->data, name->data + name->len, ':');
+
+    if (colon) {
+        base.data = name->data;
+        base.len = colon - name->data;
+
+        for (i = 0; i < gmcf->models.nelts; i++) {
+            if (m[i].name.len == base.len
+                && ngx_strncmp(m[i].name.data, base.data, base.len) == 0)
+            {
+                return &m[i];
+            }
+        }
+    }
+
+#if (NGX_PCRE)
+    m = gmcf->regexes.elts;
+
+    for (i = 0; i < gmcf->regexes.nelts; i++) {
+        if (ngx_regex_exec(m[i].regex, name, NULL, 0) >= 0) {
+            return &m[i];
+        }
+    }
+#endif
+
+    return NULL;
+}
+
+
+/*
+ * Model routing: exact names first, then the same name without a
+ * ":provider" or ":policy" suffix (Hugging Face style, the suffix is kept
+ * for the upstream), then regexes in configuration order.
+ */
+
 ngx_int_t
 ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_error_t *err)
 {
-    u_char                       *colon, *p;
-    ngx_str_t                     name, base, suffix;
-    ngx_uint_t                    i;
-    ngx_llm_gateway_model_t      *m, *found;
+    u_char                       *p;
+    size_t                        len;
+    ngx_str_t                     name, suffix;
+    ngx_llm_gateway_model_t      *found;
     ngx_llm_gateway_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_llm_gateway_module);
@@ -635,56 +706,8 @@ ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     }
 
     ctx->model = name;
-    ngx_str_null(&suffix);
-    found = NULL;
 
-    m = gmcf->models.elts;
-
-    for (i = 0; i < gmcf->models.nelts; i++) {
-        if (m[i].name.len == name.len
-            && ngx_strncmp(m[i].name.data, name.data, name.len) == 0)
-        {
-            found = &m[i];
-            break;
-        }
-    }
-
-    if (found == NULL) {
-        colon = ngx_strlchr(name.data, name.data + name.len, ':');
-
-        if (colon) {
-            base.data = name.data;
-            base.len = colon - name.data;
-            suffix.data = colon;
-            suffix.len = name.data + name.len - colon;
-
-            for (i = 0; i < gmcf->models.nelts; i++) {
-                if (m[i].name.len == base.len
-                    && ngx_strncmp(m[i].name.data, base.data, base.len) == 0)
-                {
-                    found = &m[i];
-                    break;
-                }
-            }
-
-            if (found == NULL) {
-                ngx_str_null(&suffix);
-            }
-        }
-    }
-
-#if (NGX_PCRE)
-    if (found == NULL) {
-        m = gmcf->regexes.elts;
-
-        for (i = 0; i < gmcf->regexes.nelts; i++) {
-            if (ngx_regex_exec(m[i].regex, &name, NULL, 0) >= 0) {
-                found = &m[i];
-                break;
-            }
-        }
-    }
-#endif
+    found = ngx_llm_gateway_route_name(gmcf, &name);
 
     if (found == NULL) {
         ngx_llm_gateway_error_set(err, NGX_HTTP_NOT_FOUND, "",
@@ -707,22 +730,31 @@ ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     ctx->provider = found->provider;
 
+    /* a suffix is the part after the configured name, if any */
+
+    ngx_str_null(&suffix);
+
+    if (!found->is_regex && name.len > found->name.len) {
+        suffix.data = name.data + found->name.len;
+        suffix.len = name.len - found->name.len;
+    }
+
     if (found->upstream.len == 0) {
         ctx->upstream_model = name;
 
-    } else if (suffix.len == 0) {
-        ctx->upstream_model = found->upstream;
-
     } else {
-        p = ngx_pnalloc(r->pool, found->upstream.len + suffix.len);
+        len = found->upstream.len + suffix.len;
+
+        p = ngx_pnalloc(r->pool, len);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         ctx->upstream_model.data = p;
+        ctx->upstream_model.len = len;
+
         p = ngx_cpymem(p, found->upstream.data, found->upstream.len);
         ngx_memcpy(p, suffix.data, suffix.len);
-        ctx->upstream_model.len = found->upstream.len + suffix.len;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -149,6 +149,15 @@ ngx_llm_gateway_postconfiguration(ngx_conf_t *cf)
                       pcfp[i]->keys.nelts == 1 ? "" : "s");
     }
 
+    if (gmcf->default_model.len
+        && ngx_llm_gateway_route_name(gmcf, &gmcf->default_model) == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llm_gateway_default_model \"%V\" matches no "
+                      "llm_gateway_model", &gmcf->default_model);
+        return NGX_ERROR;
+    }
+
     return ngx_llm_gateway_filter_init(cf);
 }
 
@@ -221,7 +230,11 @@ ngx_llm_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_llm_gateway_loc_conf_t *prev = parent;
     ngx_llm_gateway_loc_conf_t *conf = child;
 
-    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    /* like proxy_pass, the handler is not inherited by nested locations */
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable = 0;
+    }
     ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
                               4 * 1024 * 1024);
     ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
@@ -483,6 +496,13 @@ ngx_llm_gateway_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         rc.pattern.data = value[1].data + 1;
         rc.pattern.len = value[1].len - 1;
+
+        if (rc.pattern.len > 1 && rc.pattern.data[0] == '*') {
+            rc.pattern.data++;
+            rc.pattern.len--;
+            rc.options = NGX_REGEX_CASELESS;
+        }
+
         rc.pool = cf->pool;
         rc.err.len = NGX_MAX_CONF_ERRSTR;
         rc.err.data = errstr;
@@ -493,6 +513,7 @@ ngx_llm_gateway_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         m->regex = rc.regex;
+        m->is_regex = 1;
 #else
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "using regex \"%V\" requires PCRE library",

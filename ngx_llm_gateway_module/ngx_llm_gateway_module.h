@@ -101,6 +101,7 @@ typedef struct {
 #if (NGX_PCRE)
     ngx_regex_t                      *regex;
 #endif
+    ngx_uint_t                        is_regex;  /* unsigned is_regex:1 */
     ngx_llm_gateway_provider_conf_t  *provider;
 } ngx_llm_gateway_model_t;
 
@@ -236,6 +237,7 @@ typedef struct {
     size_t                            data_size;
     size_t                            max;
     ngx_str_t                         event;
+    u_char                            event_name[32];
     unsigned                          has_data:1;
     unsigned                          skip_lf:1;
 } ngx_llm_gateway_sse_t;
@@ -362,6 +364,8 @@ ngx_int_t ngx_llm_gateway_chat_parse(ngx_llm_gateway_ctx_t *ctx,
     ngx_str_t *body, ngx_llm_gateway_error_t *err);
 
 /* routing and keys */
+ngx_llm_gateway_model_t *ngx_llm_gateway_route_name(
+    ngx_llm_gateway_main_conf_t *gmcf, ngx_str_t *name);
 ngx_int_t ngx_llm_gateway_route(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_error_t *err);
 ngx_llm_gateway_key_t *ngx_llm_gateway_key_pick(

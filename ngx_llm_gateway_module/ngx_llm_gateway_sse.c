@@ -217,13 +217,12 @@ ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     }
 
     if (flen == 5 && ngx_strncmp(p, "event", 5) == 0) {
-        sse->event.data = ngx_pnalloc(pool, vlen);
-        if (sse->event.data == NULL) {
-            return NGX_ERROR;
-        }
 
-        ngx_memcpy(sse->event.data, value, vlen);
-        sse->event.len = vlen;
+        /* event names are short words: kept in place, truncated if not */
+
+        sse->event.len = ngx_min(vlen, sizeof(sse->event_name));
+        sse->event.data = sse->event_name;
+        ngx_memcpy(sse->event_name, value, sse->event.len);
     }
 
     /* "id", "retry" and unknown fields are ignored, as the spec says */

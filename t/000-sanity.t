@@ -267,3 +267,51 @@ duplicate provider "hf"
 --- must_die
 --- error_log
 open() "/nonexistent/keys" failed
+
+
+
+=== TEST 21: the handler is not inherited by nested locations
+--- config
+    location /v1/ {
+        llm_gateway;
+        location /v1/static/ { return 200 "static\n"; }
+    }
+--- request
+GET /v1/static/x
+--- response_body
+static
+
+
+
+=== TEST 22: ~* model regexes are case-insensitive
+--- http_config
+    llm_gateway_provider hf type=hf_router pass=/_llm/hf key=k-aaaaaaaaaaaaaaaa;
+    llm_gateway_model ~*^gpt- hf;
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"GPT-X","messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: chat\.completion
+
+
+
+=== TEST 23: a default model that routes nowhere is a configuration error
+--- http_config
+    llm_gateway_provider hf type=hf_router pass=/_llm/hf;
+    llm_gateway_model a hf;
+    llm_gateway_default_model b;
+--- config
+--- must_die
+--- error_log
+llm_gateway_default_model "b" matches no llm_gateway_model
+
+
+
+=== TEST 24: a regex location finds endpoints by their tail
+--- config
+    location ~ ^/api/(openai|compat)/ { llm_gateway; }
+--- request eval
+["GET /api/openai/v1/models", "GET /api/compat/health"]
+--- response_body_like eval
+['^\{"object":"list"', '^\{"status":"ok"']

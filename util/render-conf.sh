@@ -9,6 +9,7 @@
 #   @MODULE@          path of ngx_llm_gateway_module.so
 #   @PREFIX@          nginx prefix (logs, temp files)
 #   @PORT@            $PORT, default 8080
+#   @LISTEN@          $LISTEN, the listen address, default 127.0.0.1
 #   @RESOLVER@        first nameserver of /etc/resolv.conf
 #   @HF_KEYS@         key=... for each key in $HF_TOKEN / $HF_TOKENS
 #   @HF_ROUTER_URL@   $HF_ROUTER_URL, default https://router.huggingface.co
@@ -52,12 +53,15 @@ hf_url=${HF_ROUTER_URL:-https://router.huggingface.co}
 check "$hf_url" HF_ROUTER_URL
 port=${PORT:-8080}
 check "$port" PORT
+listen=${LISTEN:-127.0.0.1}
+check "$listen" LISTEN
 
 mkdir -p "$(dirname "$output")" "$prefix/logs" "$prefix/temp"
 umask 077
 sed -e "s|@MODULE@|$module|g" \
     -e "s|@PREFIX@|$prefix|g" \
     -e "s|@PORT@|$port|g" \
+    -e "s|@LISTEN@|$listen|g" \
     -e "s|@RESOLVER@|$resolver|g" \
     -e "s|@HF_ROUTER_URL@|$hf_url|g" \
     -e "s|@HF_KEYS@|$hf_keys|g" \
