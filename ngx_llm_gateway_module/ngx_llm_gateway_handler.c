@@ -375,8 +375,6 @@ ngx_llm_gateway_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
     ngx_int_t               rc;
-    ngx_buf_t              *b;
-    ngx_chain_t             out;
     ngx_llm_gateway_ctx_t  *ctx;
 
     ctx = ngx_llm_gateway_get_ctx(r);
@@ -402,6 +400,18 @@ ngx_llm_gateway_send_json(ngx_http_request_t *r, ngx_uint_t status,
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
+
+    return ngx_llm_gateway_send_body(r, body);
+}
+
+
+/* the rest of a response whose header went out already */
+
+ngx_int_t
+ngx_llm_gateway_send_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {

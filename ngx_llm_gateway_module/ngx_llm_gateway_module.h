@@ -353,6 +353,7 @@ extern ngx_module_t  ngx_llm_gateway_module;
 ngx_int_t ngx_llm_gateway_handler(ngx_http_request_t *r);
 ngx_int_t ngx_llm_gateway_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_llm_gateway_send_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_llm_gateway_send_error(ngx_http_request_t *r,
     ngx_llm_gateway_error_t *err);
 void ngx_llm_gateway_error_set(ngx_llm_gateway_error_t *err,

@@ -32,6 +32,9 @@ static ngx_int_t ngx_llm_gateway_hf_usage(ngx_llm_gateway_ctx_t *ctx,
     yajl_val usage);
 static u_char *ngx_llm_gateway_hf_field(u_char *p, u_char *last,
     char *name, size_t len);
+static ngx_int_t ngx_llm_gateway_hf_as_stream(ngx_llm_gateway_ctx_t *ctx,
+    yajl_val root, yajl_val choices, ngx_str_t *out);
+static ngx_int_t ngx_llm_gateway_hf_chunk_head(yajl_gen g, yajl_val root);
 
 
 ngx_llm_gateway_provider_t  ngx_llm_gateway_hf_provider = {
@@ -252,6 +255,10 @@ ngx_llm_gateway_hf_process_response(ngx_llm_gateway_ctx_t *ctx,
 
     (void) ngx_llm_gateway_hf_usage(ctx,
                                   ngx_llm_gateway_json_get(root, "usage"));
+
+    if (ctx->stream) {
+        return ngx_llm_gateway_hf_as_stream(ctx, root, choices, out);
+    }
 
     rewrite = 0;
 
@@ -584,6 +591,240 @@ ngx_llm_gateway_hf_process_models(ngx_llm_gateway_ctx_t *ctx,
         {
             return NGX_ERROR;
         }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_hf_chunk_head(yajl_gen g, yajl_val root)
+{
+    static const char  *keys[] = { "id", "created", "model",
+                                   "system_fingerprint", NULL };
+
+    yajl_val      v;
+    const char  **k;
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    for (k = keys; *k; k++) {
+        v = ngx_llm_gateway_json_get(root, *k);
+
+        if (v == NULL) {
+            continue;
+        }
+
+        if (ngx_llm_gateway_json_gen_cstr(g, *k) != NGX_OK
+            || ngx_llm_gateway_json_gen_value(g, v) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (k == keys
+            && (ngx_llm_gateway_json_gen_cstr(g, "object") != NGX_OK
+                || ngx_llm_gateway_json_gen_cstr(g, "chat.completion.chunk")
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Some providers behind the router answer a streaming request with one
+ * plain completion.  A streaming client cannot read that: it is replayed
+ * as the chunks the client expects (the whole message in one delta).
+ */
+
+static ngx_int_t
+ngx_llm_gateway_hf_as_stream(ngx_llm_gateway_ctx_t *ctx, yajl_val root,
+    yajl_val choices, ngx_str_t *out)
+{
+    u_char                 *p;
+    size_t                  i, j;
+    yajl_gen                g;
+    yajl_val                choice, msg, v, calls;
+    ngx_str_t               chunk, *mapped;
+    ngx_chain_t            *cl;
+    ngx_llm_gateway_out_t   acc;
+
+    static const char  *fields[] = { "content", "reasoning_content",
+                                     "refusal", NULL };
+    const char        **f;
+
+    g = ngx_llm_gateway_json_gen(ctx->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_llm_gateway_out_init(&acc, ctx->pool);
+
+    for (i = 0; i < choices->u.array.len; i++) {
+        choice = choices->u.array.values[i];
+        msg = ngx_llm_gateway_json_get(choice, "message");
+
+        /* the whole message as one delta */
+
+        if (ngx_llm_gateway_hf_chunk_head(g, root) != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "choices") != NGX_OK
+            || yajl_gen_array_open(g) != yajl_gen_status_ok
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "index") != NGX_OK
+            || yajl_gen_integer(g, i) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "delta") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "role") != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "assistant") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (f = fields; *f; f++) {
+            v = ngx_llm_gateway_json_get(msg, *f);
+
+            if (v == NULL || (f != fields && YAJL_IS_NULL(v))) {
+                continue;
+            }
+
+            if (ngx_llm_gateway_json_gen_cstr(g, *f) != NGX_OK
+                || ngx_llm_gateway_json_gen_value(g, v) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        calls = ngx_llm_gateway_json_get(msg, "tool_calls");
+
+        if (calls && YAJL_IS_ARRAY(calls) && calls->u.array.len) {
+            if (ngx_llm_gateway_json_gen_cstr(g, "tool_calls") != NGX_OK
+                || yajl_gen_array_open(g) != yajl_gen_status_ok)
+            {
+                return NGX_ERROR;
+            }
+
+            for (j = 0; j < calls->u.array.len; j++) {
+                v = calls->u.array.values[j];
+
+                if (!YAJL_IS_OBJECT(v)) {
+                    continue;
+                }
+
+                if (yajl_gen_map_open(g) != yajl_gen_status_ok
+                    || ngx_llm_gateway_json_gen_cstr(g, "index") != NGX_OK
+                    || yajl_gen_integer(g, j) != yajl_gen_status_ok
+                    || ngx_llm_gateway_json_gen_cstr(g, "id") != NGX_OK
+                    || ngx_llm_gateway_json_gen_value(g,
+                                   ngx_llm_gateway_json_get(v, "id"))
+                       != NGX_OK
+                    || ngx_llm_gateway_json_gen_cstr(g, "type") != NGX_OK
+                    || ngx_llm_gateway_json_gen_cstr(g, "function") != NGX_OK
+                    || ngx_llm_gateway_json_gen_cstr(g, "function") != NGX_OK
+                    || ngx_llm_gateway_json_gen_value(g,
+                                   ngx_llm_gateway_json_get(v, "function"))
+                       != NGX_OK
+                    || yajl_gen_map_close(g) != yajl_gen_status_ok)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "logprobs") != NGX_OK
+            || yajl_gen_null(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "finish_reason") != NGX_OK
+            || yajl_gen_null(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || yajl_gen_array_close(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_take(g, ctx->pool, &chunk) != NGX_OK
+            || ngx_llm_gateway_out_event(&acc, chunk.data, chunk.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* then the finish chunk */
+
+        v = ngx_llm_gateway_json_get(choice, "finish_reason");
+
+        if (v && YAJL_IS_STRING(v)) {
+            mapped = ngx_llm_gateway_hf_finish((u_char *) v->u.string,
+                                               ngx_strlen(v->u.string));
+
+        } else {
+            mapped = &ngx_llm_gateway_finish_stop;
+        }
+
+        if (ngx_llm_gateway_hf_chunk_head(g, root) != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "choices") != NGX_OK
+            || yajl_gen_array_open(g) != yajl_gen_status_ok
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "index") != NGX_OK
+            || yajl_gen_integer(g, i) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "delta") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "logprobs") != NGX_OK
+            || yajl_gen_null(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "finish_reason") != NGX_OK
+            || (mapped ? ngx_llm_gateway_json_gen_str(g, mapped)
+                       : ngx_llm_gateway_json_gen_value(g, v)) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || yajl_gen_array_close(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_take(g, ctx->pool, &chunk) != NGX_OK
+            || ngx_llm_gateway_out_event(&acc, chunk.data, chunk.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    v = ngx_llm_gateway_json_get(root, "usage");
+
+    if (ctx->chat->include_usage && v && YAJL_IS_OBJECT(v)) {
+        if (ngx_llm_gateway_hf_chunk_head(g, root) != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "choices") != NGX_OK
+            || yajl_gen_array_open(g) != yajl_gen_status_ok
+            || yajl_gen_array_close(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_gen_cstr(g, "usage") != NGX_OK
+            || ngx_llm_gateway_json_gen_value(g, v) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_llm_gateway_json_take(g, ctx->pool, &chunk) != NGX_OK
+            || ngx_llm_gateway_out_event(&acc, chunk.data, chunk.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_llm_gateway_out_event(&acc, (u_char *) "[DONE]", 6) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the accumulated buffers, joined */
+
+    out->len = acc.len;
+    out->data = ngx_pnalloc(ctx->pool, acc.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (cl = acc.head; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
     return NGX_OK;

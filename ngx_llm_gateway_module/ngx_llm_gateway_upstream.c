@@ -404,6 +404,17 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
         return ngx_llm_gateway_send_error(r, &err);
     }
 
+    if (ctx->stream) {
+
+        /* the provider answered a stream request with one completion */
+
+        if (ngx_llm_gateway_stream_start(r, ctx) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        return ngx_llm_gateway_send_body(r, &out);
+    }
+
     return ngx_llm_gateway_send_json(r, NGX_HTTP_OK, &out);
 }
 

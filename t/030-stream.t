@@ -212,3 +212,26 @@ POST /v1/chat/completions
 --- response_body_like: ^data: \{"error":\{"message":"An upstream event is larger than llm_gateway_buffer_size\.","type":"server_error","param":null,"code":"upstream_too_large"\}\}\n\ndata: \[DONE\]\n\n$
 --- error_log
 stream ended prematurely
+
+
+
+=== TEST 15: a stream request answered with one JSON completion is replayed as chunks
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/json-tools","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}
+--- response_headers
+Content-Type: text/event-stream
+--- response_body_like: ^data: \{"id":"chatcmpl-[^"]+","object":"chat.completion.chunk","created":\d+,"model":"[^"]+","system_fingerprint":"[^"]+","choices":\[\{"index":0,"delta":\{"role":"assistant","content":null,"tool_calls":\[\{"index":0,"id":"call_[^"]+","type":"function","function":\{"name":"GetWeatherArgs","arguments":"(?:[^"\\]|\\.)+"\}\},\{"index":1,.*\]\},"logprobs":null,"finish_reason":null\}\]\}\n\ndata: \{.*"choices":\[\{"index":0,"delta":\{\},"logprobs":null,"finish_reason":"tool_calls"\}\]\}\n\ndata: \{.*"choices":\[\],"usage":\{"prompt_tokens":\d+.*\}\}\n\ndata: \[DONE\]\n\n$
+
+
+
+=== TEST 16: the same for plain text, without usage
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock/json-n3","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body_like: ^data: \{[^\n]*"choices":\[\{"index":0,"delta":\{"role":"assistant","content":"(?:[^"\\]|\\.)+"\}[^\n]*\n\ndata: [^\n]*"finish_reason":"stop"[^\n]*\n\ndata: [^\n]*"index":1,[^\n]*\n\ndata: [^\n]*\n\ndata: [^\n]*"index":2,[^\n]*\n\ndata: [^\n]*\n\ndata: \[DONE\]\n\n$
+--- response_body_unlike: "usage"

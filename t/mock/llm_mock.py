@@ -779,6 +779,12 @@ class MockServer:
         # "mock/<scenario>[:<provider or policy>]": the router suffix is ignored.
         scenario = model[len("mock/"):].split(":", 1)[0]
 
+        # "mock/json-<scenario>": answers with JSON even when asked for a
+        # stream, as some providers behind the router do.
+        if scenario.startswith("json-"):
+            scenario = scenario[len("json-"):]
+            stream = False
+
         m = re.fullmatch(r"status-(\d{3})(-str|-html)?", scenario)
         if m:
             return await self.status_scenario(ex, int(m.group(1)), m.group(2))
