@@ -170,7 +170,9 @@ test-valgrind: build npm-deps deps-extra
 	fi
 	@echo "valgrind: clean"
 
-# nginx and the module built with AddressSanitizer and UBSan
+# nginx and the module built with AddressSanitizer and UBSan.
+# detect_odr_violation=0: nginx's build defines ngx_module_names both in the
+# binary and in every dynamic module.
 ASAN_DIR   := $(BUILD)/asan
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1
 
@@ -190,15 +192,12 @@ test-asan: $(ASAN_DIR)/sbin/nginx npm-deps
 	NODE_PATH=$(NPM_DIR)/node_modules PERL5LIB=$(TEST_PERL5LIB) \
 	    TEST_NGINX_BINARY=$(ASAN_DIR)/sbin/nginx \
 	    TEST_NGINX_LOAD_MODULES=$(ASAN_DIR)/ngx_llm_gateway_module.so \
-	    ASAN_OPTIONS=detect_leaks=1:log_path=$(BUILD)/asan.log:abort_on_error=0 \
-	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(BUILD)/asan.log \
+	    ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0:log_path=$(BUILD)/asan.log \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(TOP)/t/ubsan.suppress:log_path=$(BUILD)/asan.log \
 	    LSAN_OPTIONS=suppressions=$(TOP)/t/lsan.suppress \
 	    $(PROVE) $(PROVE_FLAGS) $(TESTS)
-	@if ls $(BUILD)/asan.log* >/dev/null 2>&1; then \
-	    cat $(BUILD)/asan.log* | head -100; \
-	    echo "AddressSanitizer reported errors"; exit 1; \
-	fi
-	@echo "asan: clean"
+	@# every finding fails the run, but for nginx's own exit on a bad config
+	perl util/sanitizer-report.pl $$(ls $(BUILD)/asan.log.* 2>/dev/null)
 
 # every configuration example must pass nginx -t
 check-conf: build

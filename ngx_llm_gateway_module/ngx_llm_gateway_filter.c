@@ -344,15 +344,19 @@ ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     out = ngx_llm_gateway_out_take(&ctx->out);
 
-    if (out == NULL) {
-        return NGX_OK;
+    if (out) {
+        for (cl = out; cl->next; cl = cl->next) {
+            /* void */
+        }
+
+        cl->buf->flush = 1;
     }
 
-    for (cl = out; cl->next; cl = cl->next) {
-        /* void */
-    }
-
-    cl->buf->flush = 1;
+    /*
+     * Called without output too: the upstream module calls the filters
+     * with nothing when the client can take more, and what a slow client
+     * left in the write filter must go then.
+     */
 
     rc = ngx_http_next_body_filter(r, out);
 
