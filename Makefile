@@ -118,6 +118,10 @@ $(SRC_CACHE)/nginx_%.orig.tar.gz:
 	    apt-get source --download-only nginx/bookworm; \
 	else \
 	    apt-get source --download-only nginx=$(NEW_DEB) || true; \
+	    if [ ! -f nginx_$*.orig.tar.gz ]; then \
+	        v=$$(apt-cache showsrc nginx | awk '/^Version: $*-/ { print $$2; exit }'); \
+	        [ -z "$$v" ] || apt-get source --download-only nginx=$$v || true; \
+	    fi; \
 	fi
 	test -f $@
 
