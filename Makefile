@@ -93,7 +93,8 @@ $(MODULE): $(SOURCES) | deps
 	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(TOP) \
 	    > $(BUILD)/configure.log 2>&1 || { tail -30 $(BUILD)/configure.log; exit 1; }
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_llm_gateway_module.so $@
+	@# a new file, renamed into place: a running nginx keeps the old one
+	cp $(BUILD)/nginx/objs/ngx_llm_gateway_module.so $@.tmp && mv -f $@.tmp $@
 
 else
 
@@ -102,7 +103,8 @@ $(MODULE): $(SOURCES)
 	    --add-dynamic-module=$(TOP) $(NGINX_CONFIGURE_FLAGS) \
 	    > $(BUILD)/configure.log 2>&1 || { tail -30 $(BUILD)/configure.log; exit 1; }
 	$(MAKE) -C $(NGINX_SRC) -f objs/Makefile modules
-	mkdir -p $(BUILD) && cp $(NGINX_SRC)/objs/ngx_llm_gateway_module.so $@
+	mkdir -p $(BUILD) && cp $(NGINX_SRC)/objs/ngx_llm_gateway_module.so $@.tmp \
+	    && mv -f $@.tmp $@
 
 endif
 
@@ -189,7 +191,8 @@ $(ASAN_DIR)/sbin/nginx: $(SRC_CACHE)/nginx-$(NGINX_OLD)/configure $(SOURCES) | d
 	    || { tail -30 $(BUILD)/configure-asan.log; exit 1; }
 	$(MAKE) -C $(SRC_CACHE)/nginx-$(NGINX_OLD) -f objs/Makefile
 	$(MAKE) -C $(SRC_CACHE)/nginx-$(NGINX_OLD) -f objs/Makefile install >/dev/null
-	cp $(SRC_CACHE)/nginx-$(NGINX_OLD)/objs/ngx_llm_gateway_module.so $(ASAN_DIR)/
+	cp $(SRC_CACHE)/nginx-$(NGINX_OLD)/objs/ngx_llm_gateway_module.so $(ASAN_DIR)/.tmp.so \
+	    && mv -f $(ASAN_DIR)/.tmp.so $(ASAN_DIR)/ngx_llm_gateway_module.so
 
 test-asan: $(ASAN_DIR)/sbin/nginx npm-deps
 	rm -f $(BUILD)/asan.log*
