@@ -15,6 +15,12 @@
 #include "ngx_llm_gateway_module.h"
 
 
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                      *openai;
+} ngx_llm_gateway_finish_map_t;
+
+
 static ngx_int_t ngx_llm_gateway_hf_create_request(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_upstream_req_t *req);
 static ngx_int_t ngx_llm_gateway_hf_process_response(
@@ -55,6 +61,30 @@ static ngx_str_t  ngx_llm_gateway_finish_tools = ngx_string("tool_calls");
 static ngx_str_t  ngx_llm_gateway_finish_filter = ngx_string("content_filter");
 static ngx_str_t  ngx_llm_gateway_finish_function =
     ngx_string("function_call");
+
+
+/*
+ * finish_reason spellings seen behind the router (TGI-style backends and
+ * others); NULL: already OpenAI's.  Anything not listed ends as "stop".
+ */
+
+static ngx_llm_gateway_finish_map_t  ngx_llm_gateway_hf_finish_map[] = {
+    { ngx_string("stop"), NULL },
+    { ngx_string("length"), NULL },
+    { ngx_string("tool_calls"), NULL },
+    { ngx_string("content_filter"), NULL },
+    { ngx_string("function_call"), NULL },
+    { ngx_string("max_tokens"), &ngx_llm_gateway_finish_length },
+    { ngx_string("max_length"), &ngx_llm_gateway_finish_length },
+    { ngx_string("model_length"), &ngx_llm_gateway_finish_length },
+    { ngx_string("tool_use"), &ngx_llm_gateway_finish_tools },
+    { ngx_string("tool_call"), &ngx_llm_gateway_finish_tools },
+    { ngx_string("function_calls"), &ngx_llm_gateway_finish_function },
+    { ngx_string("safety"), &ngx_llm_gateway_finish_filter },
+    { ngx_string("recitation"), &ngx_llm_gateway_finish_filter },
+    { ngx_string("content_filtered"), &ngx_llm_gateway_finish_filter },
+    { ngx_null_string, NULL }
+};
 
 
 static ngx_int_t
@@ -123,84 +153,26 @@ ngx_llm_gateway_hf_create_request(ngx_llm_gateway_ctx_t *ctx,
 }
 
 
-/*
- * finish_reason as OpenAI clients know it.  Returns NULL when the value
- * is already one of OpenAI's; TGI-style and other providers' spellings
- * are mapped, anything unknown ends as "stop".
- */
+/* finish_reason as OpenAI clients know it; NULL when it already is */
 
 static ngx_str_t *
 ngx_llm_gateway_hf_finish(u_char *p, size_t len)
 {
-    switch (len) {
+    ngx_llm_gateway_finish_map_t  *m;
 
-    case 4:
-        if (ngx_strncmp(p, "stop", 4) == 0) {
-            return NULL;
-        }
-        break;
-
-    case 6:
-        if (ngx_strncmp(p, "length", 6) == 0) {
-            return NULL;
-        }
-        break;
-
-    case 10:
-        if (ngx_strncmp(p, "tool_calls", 10) == 0) {
-            return NULL;
+    for (m = ngx_llm_gateway_hf_finish_map; m->name.len; m++) {
+        if (m->name.len != len) {
+            continue;
         }
 
-        if (ngx_strncmp(p, "max_tokens", 10) == 0
-            || ngx_strncmp(p, "MAX_TOKENS", 10) == 0
-            || ngx_strncmp(p, "max_length", 10) == 0)
+        /* OpenAI's own values only as OpenAI spells them: "STOP" maps */
+
+        if (m->openai == NULL ? ngx_strncmp(m->name.data, p, len) == 0
+                              : ngx_strncasecmp(m->name.data, p, len) == 0)
         {
-            return &ngx_llm_gateway_finish_length;
+            return m->openai;
         }
-        break;
-
-    case 13:
-        if (ngx_strncmp(p, "function_call", 13) == 0) {
-            return NULL;
-        }
-        break;
-
-    case 14:
-        if (ngx_strncmp(p, "content_filter", 14) == 0) {
-            return NULL;
-        }
-        break;
-
-    case 8:
-        if (ngx_strncmp(p, "tool_use", 8) == 0) {
-            return &ngx_llm_gateway_finish_tools;
-        }
-        break;
-
-    case 9:
-        if (ngx_strncmp(p, "tool_call", 9) == 0) {
-            return &ngx_llm_gateway_finish_tools;
-        }
-        break;
-
     }
-
-    if ((len == 6 && ngx_strncasecmp(p, (u_char *) "safety", 6) == 0)
-        || (len == 10 && ngx_strncmp(p, "RECITATION", 10) == 0)
-        || (len == 16 && ngx_strncmp(p, "content_filtered", 16) == 0))
-    {
-        return &ngx_llm_gateway_finish_filter;
-    }
-
-    if (len == 12 && ngx_strncmp(p, "model_length", 12) == 0) {
-        return &ngx_llm_gateway_finish_length;
-    }
-
-    if (len == 14 && ngx_strncmp(p, "function_calls", 14) == 0) {
-        return &ngx_llm_gateway_finish_function;
-    }
-
-    /* eos_token, eos, stop_sequence, end_turn, STOP, ... */
 
     return &ngx_llm_gateway_finish_stop;
 }

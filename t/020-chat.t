@@ -286,3 +286,19 @@ my @c = ('{"model":"a/b",', '"messages":[{"role":"user","content":"hi"}]}');
 . "Transfer-Encoding: chunked\r\n\r\n"
 . CORE::join("", map { sprintf("%x\r\n%s\r\n", length $_, $_) } @c) . "0\r\n\r\n"
 --- response_body_like: chat\.completion
+
+
+
+=== TEST 17: finish_reason spellings, case and unknown values
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"mock/finish-STOP\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"mock/finish-MAX_TOKENS\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"mock/finish-tool_use\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"mock/finish-SAFETY\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"mock/finish-something_new\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"mock/finish-content_filter\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"]
+--- response_body_like eval
+['"finish_reason":"stop"', '"finish_reason":"length"', '"finish_reason":"tool_calls"',
+ '"finish_reason":"content_filter"', '"finish_reason":"stop"', '"finish_reason": "content_filter"']
