@@ -121,6 +121,9 @@ _EOC_
 sub gateway_setup {
     start_mock();
 
+    # the real Test::Nginx does not export the html directory
+    $ENV{TEST_NGINX_HTML_DIR} ||= Test::Nginx::Util::html_dir();
+
     main::add_block_preprocessor(sub {
         my $block = shift;
 
