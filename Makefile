@@ -111,13 +111,17 @@ endif
 # full nginx sources from Debian (pristine upstream tarballs)
 $(SRC_CACHE)/nginx_%.orig.tar.gz:
 	mkdir -p $(SRC_CACHE)
-	@if ! grep -rqs 'deb-src\|Types:.*deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then \
+	@# Debian's source index, bookworm and trixie, unless apt already knows
+	@# both versions
+	@if ! apt-cache showsrc nginx 2>/dev/null | grep -q '^Version: $(NGINX_OLD)-' \
+	   || ! apt-cache showsrc nginx 2>/dev/null | grep -q '^Version: $(NGINX_NEW)-'; then \
 	    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
 	        | $(SUDO) tee /etc/apt/sources.list.d/ngx-llm-gateway-src.sources >/dev/null; \
 	    $(SUDO) apt-get update -qq; \
 	fi
 	cd $(SRC_CACHE) && if [ "$*" = "$(NGINX_OLD)" ]; then \
-	    apt-get source --download-only nginx/bookworm; \
+	    apt-get source --download-only nginx=$$(apt-cache showsrc nginx \
+	        | awk '/^Version: $*-/ { print $$2; exit }'); \
 	else \
 	    apt-get source --download-only nginx=$(NEW_DEB) || true; \
 	    if [ ! -f nginx_$*.orig.tar.gz ]; then \
