@@ -32,8 +32,6 @@ static ngx_int_t ngx_llm_gateway_capture(ngx_http_request_t *r,
 static ngx_int_t ngx_llm_gateway_relay(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx,
     ngx_chain_t *in);
-static ngx_int_t ngx_llm_gateway_sse_event(void *data, ngx_str_t *event,
-    ngx_str_t *payload);
 static ngx_int_t ngx_llm_gateway_error_page(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_error_page_body(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_chain_t *in);
@@ -367,7 +365,7 @@ ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_llm_gateway_sse_event(void *data, ngx_str_t *event, ngx_str_t *payload)
 {
     ngx_llm_gateway_ctx_t *ctx = data;

@@ -549,6 +549,11 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc != NGX_OK) {
+        /* the request cannot be said in the provider's terms */
+        return ngx_llm_gateway_send_error(r, &ctx->error);
+    }
+
     r->connection->log->action = NULL;
 
     rc = ngx_llm_gateway_upstream_start(r, ctx, ctx->provider,

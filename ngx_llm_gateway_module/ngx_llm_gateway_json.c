@@ -125,6 +125,49 @@ ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
 }
 
 
+/*
+ * For stream events: parsed from a NUL-terminated buffer the caller owns
+ * and freed by the caller with yajl_tree_free() at once, so a long stream
+ * does not grow the request pool event by event.
+ */
+
+yajl_val
+ngx_llm_gateway_json_parse_scratch(u_char *p, size_t len)
+{
+    if (p[len] != '\0'
+        || ngx_llm_gateway_json_check_depth(p, len) != NGX_OK
+        || ngx_strlen(p) != len)
+    {
+        return NULL;
+    }
+
+    return yajl_tree_parse((const char *) p, NULL, 0);
+}
+
+
+/* the generated text as one "data:" event, and the generator reset */
+
+ngx_int_t
+ngx_llm_gateway_json_emit(yajl_gen g, ngx_llm_gateway_out_t *out)
+{
+    size_t                len;
+    const unsigned char  *buf;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_llm_gateway_out_event(out, (u_char *) buf, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    yajl_gen_clear(g);
+    yajl_gen_reset(g, NULL);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_llm_gateway_json_tree_cleanup(void *data)
 {
@@ -299,6 +342,26 @@ ngx_llm_gateway_json_gen_cstr(yajl_gen g, const char *s)
 {
     return yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s))
            == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a tree as compact JSON text in the pool */
+
+ngx_int_t
+ngx_llm_gateway_json_stringify(ngx_pool_t *pool, yajl_val v, ngx_str_t *out)
+{
+    yajl_gen  g;
+
+    g = ngx_llm_gateway_json_gen(pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_llm_gateway_json_gen_value(g, v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_llm_gateway_json_take(g, pool, out);
 }
 
 

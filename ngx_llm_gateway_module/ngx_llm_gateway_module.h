@@ -238,6 +238,9 @@ typedef struct {
     size_t                            max;
     ngx_str_t                         event;
     u_char                            event_name[32];
+    u_char                           *raw;       /* lines not SSE fields */
+    size_t                            raw_len;
+    size_t                            raw_size;
     unsigned                          has_data:1;
     unsigned                          skip_lf:1;
 } ngx_llm_gateway_sse_t;
@@ -314,6 +317,7 @@ struct ngx_llm_gateway_ctx_s {
     void                             *xlat;           /* provider state */
 
     ngx_str_t                         error_body;     /* error page */
+    ngx_llm_gateway_error_t           error;          /* translators' */
 
     unsigned                          stream:1;
     unsigned                          own_output:1;   /* handler writes */
@@ -414,6 +418,10 @@ typedef ngx_int_t (*ngx_llm_gateway_sse_handler_pt)(void *data,
 ngx_int_t ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse,
     ngx_pool_t *pool, u_char *p, size_t len,
     ngx_llm_gateway_sse_handler_pt handler, void *data);
+ngx_int_t ngx_llm_gateway_sse_flush(ngx_llm_gateway_sse_t *sse,
+    ngx_pool_t *pool, ngx_llm_gateway_sse_handler_pt handler, void *data);
+ngx_int_t ngx_llm_gateway_sse_event(void *data, ngx_str_t *event,
+    ngx_str_t *payload);
 
 /* output accumulation */
 void ngx_llm_gateway_out_init(ngx_llm_gateway_out_t *out, ngx_pool_t *pool);
@@ -427,6 +435,8 @@ ngx_chain_t *ngx_llm_gateway_out_take(ngx_llm_gateway_out_t *out);
 ngx_int_t ngx_llm_gateway_json_check_depth(u_char *p, size_t len);
 yajl_val ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
     u_char *errbuf, size_t errlen);
+yajl_val ngx_llm_gateway_json_parse_scratch(u_char *p, size_t len);
+ngx_int_t ngx_llm_gateway_json_emit(yajl_gen g, ngx_llm_gateway_out_t *out);
 yajl_val ngx_llm_gateway_json_get(yajl_val obj, const char *key);
 ngx_int_t ngx_llm_gateway_json_str(yajl_val v, ngx_str_t *out);
 yajl_gen ngx_llm_gateway_json_gen(ngx_pool_t *pool);
@@ -434,6 +444,8 @@ ngx_int_t ngx_llm_gateway_json_gen_value(yajl_gen g, yajl_val v);
 ngx_int_t ngx_llm_gateway_json_gen_str(yajl_gen g, ngx_str_t *s);
 ngx_int_t ngx_llm_gateway_json_gen_cstr(yajl_gen g, const char *s);
 ngx_int_t ngx_llm_gateway_json_take(yajl_gen g, ngx_pool_t *pool,
+    ngx_str_t *out);
+ngx_int_t ngx_llm_gateway_json_stringify(ngx_pool_t *pool, yajl_val v,
     ngx_str_t *out);
 ngx_int_t ngx_llm_gateway_error_json(ngx_pool_t *pool,
     ngx_llm_gateway_error_t *err, ngx_str_t *out);
@@ -446,6 +458,7 @@ void ngx_llm_gateway_scrub(ngx_str_t *s, ngx_str_t *secret);
 ngx_llm_gateway_provider_t *ngx_llm_gateway_provider_find(ngx_str_t *name);
 
 extern ngx_llm_gateway_provider_t  ngx_llm_gateway_hf_provider;
+extern ngx_llm_gateway_provider_t  ngx_llm_gateway_gemini_provider;
 
 
 #endif /* _NGX_LLM_GATEWAY_MODULE_H_INCLUDED_ */

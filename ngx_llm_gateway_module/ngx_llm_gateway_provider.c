@@ -13,6 +13,7 @@
 
 static ngx_llm_gateway_provider_t  *ngx_llm_gateway_providers[] = {
     &ngx_llm_gateway_hf_provider,
+    &ngx_llm_gateway_gemini_provider,
     NULL
 };
 

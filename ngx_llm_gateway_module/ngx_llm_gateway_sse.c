@@ -144,6 +144,32 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
 }
 
 
+/*
+ * At a clean end of the body: the last line and event even without the
+ * blank line that should have closed them (recorded Gemini streams end
+ * so).
+ */
+
+ngx_int_t
+ngx_llm_gateway_sse_flush(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
+    ngx_llm_gateway_sse_handler_pt handler, void *data)
+{
+    ngx_int_t  rc;
+
+    if (sse->line_len) {
+        rc = ngx_llm_gateway_sse_line(sse, pool, sse->line, sse->line_len,
+                                      handler, data);
+        sse->line_len = 0;
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return ngx_llm_gateway_sse_line(sse, pool, NULL, 0, handler, data);
+}
+
+
 static ngx_int_t
 ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     u_char *p, size_t len, ngx_llm_gateway_sse_handler_pt handler,
@@ -177,6 +203,29 @@ ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     }
 
     if (p[0] == ':') {
+        return NGX_OK;
+    }
+
+    /*
+     * Not SSE at all: a JSON body (an error some upstreams send instead
+     * of, or in the middle of, a stream).  Kept for the translator to
+     * look at when the stream ends.
+     */
+
+    if (p[0] == '{' || p[0] == '[' || p[0] == '}' || p[0] == ']'
+        || p[0] == ' ' || p[0] == '\t' || p[0] == '"')
+    {
+        rc = ngx_llm_gateway_sse_grow(pool, &sse->raw, &sse->raw_size,
+                                      sse->raw_len, len + 2, sse->max);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_memcpy(sse->raw + sse->raw_len, p, len);
+        sse->raw_len += len;
+        sse->raw[sse->raw_len++] = '\n';
+        sse->raw[sse->raw_len] = '\0';
+
         return NGX_OK;
     }
 

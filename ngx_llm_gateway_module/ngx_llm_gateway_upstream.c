@@ -392,7 +392,7 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK && rc != NGX_DONE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "llm gateway: provider \"%V\" returned an invalid "
                       "response", &srctx->provider->name);
@@ -406,10 +406,18 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
 
     if (ctx->stream) {
 
-        /* the provider answered a stream request with one completion */
+        /*
+         * The provider answered a stream request with one completion,
+         * replayed as a stream: either as text (out) or, NGX_DONE, as
+         * events the translator already wrote to ctx->out.
+         */
 
         if (ngx_llm_gateway_stream_start(r, ctx) == NGX_ERROR) {
             return NGX_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            return ngx_llm_gateway_stream_finish(r, ctx, srctx);
         }
 
         return ngx_llm_gateway_send_body(r, &out);
@@ -474,7 +482,20 @@ ngx_llm_gateway_stream_finish(ngx_http_request_t *r,
 
     ctx->upstream_status = srctx->status;
 
-    if (srctx->provider->type->finish_stream && !ctx->stream_failed) {
+    if (srctx->stream && srctx->last && srctx->rc == NGX_OK
+        && !srctx->overflow && !ctx->stream_done && !ctx->stream_failed)
+    {
+        if (ngx_llm_gateway_sse_flush(&ctx->sse, r->pool,
+                                      ngx_llm_gateway_sse_event, ctx)
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (srctx->provider->type->finish_stream
+        && !ctx->stream_failed && !ctx->stream_done)
+    {
         if (srctx->provider->type->finish_stream(ctx) == NGX_ERROR) {
             return NGX_ERROR;
         }

@@ -28,7 +28,7 @@ Content-Type: application/json
 GET /v1/health
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"status":"ok","version":"[0-9.]+","providers":1,"models":2,"keys":1,"time":\d+\}$
+--- response_body_like: ^\{"status":"ok","version":"[0-9.]+","providers":2,"models":3,"keys":2,"time":\d+\}$
 
 
 

@@ -23,9 +23,11 @@ use IO::Handle;
 use POSIX ();
 
 use Exporter 'import';
-our @EXPORT = qw(gateway_setup mock_port $UpstreamKey $ClientToken);
+our @EXPORT = qw(gateway_setup mock_port $UpstreamKey $GeminiKey
+                 $ClientToken);
 
 our $UpstreamKey = 'hf-test-key-aaaa1111bbbb2222';
+our $GeminiKey = 'gm-test-key-cccc3333dddd4444';
 our $ClientToken = 'client-token-0123';
 
 my ($MockPid, $MockPort);
@@ -75,6 +77,7 @@ sub start_mock {
     $MockPort = $1;
     $ENV{TEST_NGINX_MOCK_PORT} = $MockPort;
     $ENV{TEST_NGINX_UPSTREAM_KEY} = $UpstreamKey;
+    $ENV{TEST_NGINX_GEMINI_KEY} = $GeminiKey;
     $ENV{TEST_NGINX_CLIENT_TOKEN} = $ClientToken;
     $ENV{TEST_NGINX_FIXTURES} = "$root/fixtures";
     $ENV{TEST_NGINX_T_DIR} = $root;
@@ -91,8 +94,11 @@ our $DefaultHttp = <<'_EOC_';
     llm_gateway_zone  zone=llm_test:1m;
     llm_gateway_provider  hf type=hf_router pass=/_llm/hf
                           key=$TEST_NGINX_UPSTREAM_KEY;
+    llm_gateway_provider  gemini type=gemini pass=/_llm/gemini
+                          key=$TEST_NGINX_GEMINI_KEY models=off;
     llm_gateway_model  gpt-4o  hf upstream=openai/gpt-oss-120b;
     llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+    llm_gateway_model  ~^(gemini-|mock-)  gemini;
 _EOC_
 
 our $MockUpstream = <<'_EOC_';
@@ -109,6 +115,16 @@ our $DefaultLocations = <<'_EOC_';
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Authorization "Bearer $llm_gateway_upstream_key";
+        proxy_buffering off;
+        proxy_read_timeout 5s;
+    }
+
+    location /_llm/gemini/ {
+        internal;
+        proxy_pass http://llm_mock/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header x-goog-api-key $llm_gateway_upstream_key;
         proxy_buffering off;
         proxy_read_timeout 5s;
     }
@@ -137,7 +153,7 @@ sub gateway_setup {
 
         my $config = $block->config // '';
 
-        if ($config !~ m{^\s*location\s+/_llm/hf/}m) {
+        if ($config !~ m{^\s*location\s+/_llm/(?:hf|gemini)/}m) {
             $config .= $DefaultLocations;
         }
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Scriptable mock of an OpenAI-shaped LLM upstream (the Hugging Face router).
+"""Scriptable mock of the LLM upstreams: the Hugging Face router (OpenAI-shaped)
+and the Gemini Developer API (v1beta).
 
 The ngx_llm_gateway tests and benchmarks point nginx at this server instead of
-https://router.huggingface.co/v1.  It serves the router's OpenAI-compatible
-API from the recorded samples in t/fixtures/ (sent byte for byte), records
-every request it receives, and lets a test pick a behaviour (error status,
-slow start, stalled or broken stream, ...) through the "model" value of the
-chat request, because that is the one thing the gateway always forwards.
+https://router.huggingface.co/v1 and https://generativelanguage.googleapis.com.
+Both APIs are served by the same process on the same port: the router's
+OpenAI-compatible API under /v1/, Gemini's under /v1beta/.  Responses come
+from the recorded samples in t/fixtures/ (sent byte for byte); every request
+is recorded; a test picks a behaviour (error status, slow start, stalled or
+broken stream, ...) through the model: the "model" value of the chat request
+for the router, the {model} segment of the URL path for Gemini, because that
+is the one thing the gateway always forwards.
 
 Python 3 standard library only.  See t/mock/README.md for the full list of
 endpoints and scenarios.
@@ -67,6 +71,30 @@ FIXTURE_FILES = {
     "err_object": "hf_router_error_400_model_not_supported_constructed.json",
     "err_401": "openai_error_401.json",
     "err_string": "hf_hub_error_401.json",
+}
+
+# Gemini Developer API (v1beta) fixture files, also all required at startup.
+GEMINI_FIXTURE_FILES = {
+    "generate": "gemini_generate_response.json",
+    "thinking_fc": "gemini_thinking_function_call_response.json",
+    "fc": "gemini_function_call_response.json",
+    "code": "gemini_code_execution_response.json",
+    "search": "gemini_google_search_grounding_response.json",
+    "safety": "gemini_finish_reason_safety_response.json",
+    "stream_basic": "gemini_stream_basic.sse",
+    "stream_thinking_fc": "gemini_stream_thinking_function_call.sse",
+    "stream_thinking_text": "gemini_stream_thinking_text.sse",
+    "stream_fc": "gemini_stream_function_call.sse",
+    "stream_code": "gemini_stream_code_execution_intermediate_finish.sse",
+    "stream_blocked": "gemini_stream_prompt_blocked.sse",
+    "stream_max_tokens": "gemini_stream_max_tokens.sse",
+    "models_list": "gemini_models_list.json",
+    "embed": "gemini_batch_embed_response_truncated.json",
+    "err_400_key": "gemini_error_400_api_key_invalid.json",
+    "err_403": "gemini_error_403_service_disabled.json",
+    "err_404": "gemini_error_404_model_not_found.json",
+    "err_404_stream": "gemini_stream_error_404_body.txt",
+    "err_429": "gemini_error_429.json",
 }
 
 
@@ -187,6 +215,114 @@ BAD_JSON_BODY = b'{"id":"chatcmpl-mock","object":"chat.completion","choices":[{"
 MID_STREAM_ERROR = "The upstream provider failed while generating the response."
 
 
+# -- Gemini -----------------------------------------------------------------
+
+def gemini_status(code, status, message):
+    """google.rpc.Status error body, pretty-printed as Google sends it.
+    CONSTRUCTED by the mock (used where no recorded body fits)."""
+    return json.dumps({"error": {"code": code, "message": message, "status": status}},
+                      indent=2).encode() + b"\n"
+
+
+def gemini_json(obj):
+    """A Gemini JSON response body built by the mock (pretty-printed, UTF-8,
+    like the recorded ones).  Callers are CONSTRUCTED responses."""
+    return json.dumps(obj, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def gemini_sse_event(obj):
+    """One Gemini SSE event: compact JSON, "\r\n\r\n" after it, the framing of
+    live traffic.  Every event made this way is CONSTRUCTED framing."""
+    return (b"data: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+            + b"\r\n\r\n")
+
+
+def gemini_merge_stream(events):
+    """One GenerateContentResponse from the chunks of a stream.  CONSTRUCTED
+    by the mock (no recorded non-stream counterpart exists): the parts of all
+    chunks in order, runs of plain text parts (and runs of thought parts)
+    concatenated into one part, parts carrying a thoughtSignature or any
+    other field kept as they are; finishReason/finishMessage, usageMetadata,
+    modelVersion and responseId from the last chunk that has them."""
+    parts = []
+    cand = {}
+    top = {}
+    for ev in events:
+        obj = sse_payload(ev)
+        for c in obj.get("candidates") or []:
+            for part in (c.get("content") or {}).get("parts") or []:
+                prev = parts[-1] if parts else None
+                keys = set(part)
+                if (prev is not None and keys in ({"text"}, {"text", "thought"})
+                        and set(prev) == keys and prev.get("thought") == part.get("thought")):
+                    prev["text"] += part["text"]
+                else:
+                    parts.append(dict(part))
+            for k in ("finishReason", "finishMessage", "safetyRatings", "index"):
+                if k in c:
+                    cand[k] = c[k]
+        for k in ("promptFeedback", "usageMetadata", "modelVersion", "responseId"):
+            if k in obj:
+                top[k] = obj[k]
+    out = {}
+    if parts or cand:
+        c = {"content": {"parts": parts, "role": "model"}}
+        c.update(cand)
+        out["candidates"] = [c]
+    out.update(top)
+    return out
+
+
+def gemini_reframe(events, sep):
+    """Events with their terminator replaced by `sep` ("\r\n\r\n" or "\n\n")
+    and the line ends inside an event made to match.  CONSTRUCTED framing."""
+    eol = sep[:len(sep) // 2]
+    out = []
+    for ev in events:
+        body = re.sub(rb"(\r\n|\n|\r)+$", b"", ev)
+        out.append(re.sub(rb"\r\n|\n|\r", eol, body) + sep)
+    return out
+
+
+def count_words(obj):
+    """Whitespace-separated words in every text part of a request
+    (countTokens).  The count is a CONSTRUCTED stand-in for tokens."""
+    n = 0
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "parts" and isinstance(v, list):
+                n += sum(len(p["text"].split()) for p in v
+                         if isinstance(p, dict) and isinstance(p.get("text"), str))
+            n += count_words(v)
+    elif isinstance(obj, list):
+        n += sum(count_words(v) for v in obj)
+    return n
+
+
+# Message of a request with no API key.  CONSTRUCTED (403 PERMISSION_DENIED
+# body; the message is the one Google's API front end gives such callers).
+GEMINI_NO_KEY = ("Method doesn't allow unregistered callers (callers without established "
+                 "identity). Please use API Key or other form of API consumer identity to "
+                 "call this API.")
+
+# Bodies of mock-500 / mock-503 and of the mock-error-mid-stream error.
+# CONSTRUCTED by the mock (google.rpc.Status shape; no recorded 500/503 body).
+GEMINI_500_MESSAGE = ("An internal error has occurred. Please retry or report in "
+                      "https://developers.generativeai.google/guide/troubleshooting")
+GEMINI_503_MESSAGE = "The model is overloaded. Please try again later."
+
+# models.list page size when the request gives none (Google's documented default).
+GEMINI_PAGE_SIZE = 50
+GEMINI_MAX_PAGE_SIZE = 1000
+
+# Scenario models that need no parameter (matched exactly, after "mock-").
+GEMINI_SCENARIOS = {
+    "thinking-fc", "thinking-text", "fc", "code", "search", "safety", "blocked",
+    "max-tokens", "error-mid-stream", "crlf", "lf", "reset-mid-stream",
+    "truncate-mid-stream", "echo",
+}
+
+
 # ---------------------------------------------------------------------------
 # Fixtures and canned responses
 # ---------------------------------------------------------------------------
@@ -234,6 +370,8 @@ class Fixtures:
             self.models[entry["id"]] = body + b"\n"
             parts.append(body)
         self.models_list = b'{"object":"list","data":[' + b",".join(parts) + b"]}"
+
+        self.gemini = GeminiFixtures(directory)
 
     # -- stream variants ---------------------------------------------------
 
@@ -308,6 +446,99 @@ class Fixtures:
         ev = self.stream_text
         fin = self.stream_finish_index(ev)
         return [ev[0], self._content_event({"content": text})] + ev[fin:]
+
+
+class GeminiFixtures:
+    """Gemini v1beta fixtures and the responses built from them.
+
+    Attributes named after a fixture hold its bytes unchanged; everything
+    else is marked CONSTRUCTED where it is built."""
+
+    def __init__(self, directory):
+        raw = {}
+        for key, name in GEMINI_FIXTURE_FILES.items():
+            with open(os.path.join(directory, name), "rb") as f:
+                raw[key] = f.read()
+        self.raw = raw
+
+        # Non-stream bodies, fixture bytes.
+        self.generate = raw["generate"]
+        self.generate_obj = json.loads(raw["generate"])
+        self.thinking_fc = raw["thinking_fc"]
+        self.fc = raw["fc"]
+        self.code = raw["code"]
+        self.search = raw["search"]
+        self.safety = raw["safety"]
+
+        # Streams: event lists whose concatenation is the fixture.
+        self.streams = {}
+        for key in ("stream_basic", "stream_thinking_fc", "stream_thinking_text",
+                    "stream_fc", "stream_code", "stream_blocked", "stream_max_tokens"):
+            events = split_sse(raw[key])
+            assert b"".join(events) == raw[key], key
+            for ev in events:
+                sse_payload(ev)             # every event carries one JSON object
+            self.streams[key] = events
+        self.stream_basic = self.streams["stream_basic"]
+        assert len(self.stream_basic) >= 3
+
+        # Streams built around a non-stream fixture: one event carrying it.
+        # CONSTRUCTED framing (no recorded stream of these responses).
+        self.stream_search = [gemini_sse_event(json.loads(self.search))]
+        self.stream_safety = [gemini_sse_event(json.loads(self.safety))]
+
+        # Non-stream bodies made from a recorded stream.  CONSTRUCTED.
+        self.thinking_text = gemini_json(gemini_merge_stream(self.streams["stream_thinking_text"]))
+        self.max_tokens = gemini_json(gemini_merge_stream(self.streams["stream_max_tokens"]))
+        # mock-blocked non-stream: the JSON of the stream's only event, bytes
+        # as recorded minus the "data: " prefix and line end.  CONSTRUCTED
+        # unwrapping.
+        ev = self.streams["stream_blocked"][0]
+        self.blocked = ev[len(b"data: "):].rstrip(b"\r\n") + b"\n"
+        json.loads(self.blocked)
+
+        # Framing variants of the basic stream.  CONSTRUCTED.
+        self.stream_crlf = gemini_reframe(self.stream_basic, b"\r\n\r\n")
+        self.stream_lf = gemini_reframe(self.stream_basic, b"\n\n")
+
+        # Errors, fixture bytes.
+        self.err_400_key = raw["err_400_key"]
+        self.err_403 = raw["err_403"]
+        self.err_404 = raw["err_404"]
+        self.err_404_stream = raw["err_404_stream"]
+        self.err_429 = raw["err_429"]
+        self.err_404_model = json.loads(raw["err_404"])["error"]["message"].split(" ", 1)[0]
+        # CONSTRUCTED error bodies.
+        self.err_500 = gemini_status(500, "INTERNAL", GEMINI_500_MESSAGE)
+        self.err_503 = gemini_status(503, "UNAVAILABLE", GEMINI_503_MESSAGE)
+        self.err_no_key = gemini_status(403, "PERMISSION_DENIED", GEMINI_NO_KEY)
+
+        # models.list content: the recorded list, in order.
+        self.models = json.loads(raw["models_list"])["models"]
+        self.models_by_name = {m["name"]: m for m in self.models}
+
+        # Recorded embeddings (8 leading floats each).
+        self.embeddings = [e["values"] for e in json.loads(raw["embed"])["embeddings"]]
+        assert self.embeddings
+
+    def not_found(self, model):
+        """404 for an unknown model: the recorded body with its model name
+        replaced by `model` (CONSTRUCTED message unless `model` is the one
+        recorded, in which case the bytes are the fixture's)."""
+        name = json.dumps("models/" + model)[1:-1].encode()
+        return self.err_404.replace(self.err_404_model.encode(), name)
+
+    def error_mid_stream(self):
+        """Two recorded events, then a bare pretty-printed google.rpc.Status
+        object (no "data: " prefix).  The error object is CONSTRUCTED."""
+        return self.stream_basic[:2] + [gemini_status(500, "INTERNAL", GEMINI_500_MESSAGE)]
+
+    def echo_obj(self, text):
+        """gemini_generate_response.json with its single text part replaced
+        by `text`.  CONSTRUCTED."""
+        obj = copy.deepcopy(self.generate_obj)
+        obj["candidates"][0]["content"]["parts"] = [{"text": text}]
+        return obj
 
 
 # ---------------------------------------------------------------------------
@@ -752,6 +983,8 @@ class MockServer:
             if method != "POST":
                 return await self.method_not_allowed(ex)
             return await self.chat(ex)
+        if path == "/v1beta" or path.startswith("/v1beta/"):
+            return await self.gemini(ex)
         await ex.reply(404, error_envelope("mock: no route for %s %s" % (method, path),
                                            code="not_found"))
 
@@ -874,6 +1107,234 @@ class MockServer:
         await ex.reply(code, body, ctype, extra)
 
 
+    # -- Gemini Developer API (v1beta) ---------------------------------------
+
+    async def gemini(self, ex):
+        """Routes /v1beta/..., checks the API key, then runs the scenario
+        chosen by the {model} path segment."""
+        gx = self.fixtures.gemini
+        req = ex.req
+        method = req.method
+        q = urllib.parse.parse_qs(req.query, keep_blank_values=True)
+        rest = req.path[len("/v1beta/"):]
+
+        model, rpc = None, None
+        if rest in ("models", "models/"):
+            op = "list" if method == "GET" else None
+        elif rest.startswith("models/"):
+            tail = urllib.parse.unquote(rest[len("models/"):])
+            model, sep, rpc = tail.rpartition(":")
+            if not sep:
+                model, rpc = tail, ""
+            if not model or "/" in model:
+                op = None
+            elif rpc == "" and method == "GET":
+                op = "get"
+            elif rpc in ("generateContent", "streamGenerateContent", "embedContent",
+                         "batchEmbedContents", "countTokens") and method == "POST":
+                op = rpc
+            else:
+                op = None
+        else:
+            op = None
+        if op is None:
+            # CONSTRUCTED 404 (Google answers unknown paths and methods with 404).
+            return await ex.reply(404, gemini_status(
+                404, "NOT_FOUND", "mock: no route for %s %s" % (method, req.path)))
+
+        stream = op == "streamGenerateContent"
+        # Errors on a stream request keep the stream's content type, as the
+        # recorded pre-stream 404 does (gemini_stream_error_404_body.txt).
+        ctype = ("text/event-stream" if stream and q.get("alt") == ["sse"]
+                 else "application/json")
+
+        # Auth, as Google: x-goog-api-key header, else ?key=.
+        key = req.header("x-goog-api-key") or (q.get("key") or [""])[0]
+        if not key:
+            return await ex.reply(403, gx.err_no_key, ctype)
+        if key.startswith("bad"):
+            return await ex.reply(400, gx.err_400_key, ctype)
+
+        if stream and q.get("alt") != ["sse"]:
+            # CONSTRUCTED: without alt=sse the real API streams a JSON array,
+            # which the gateway must never ask for.
+            return await ex.reply(400, gemini_status(
+                400, "INVALID_ARGUMENT",
+                "mock: streamGenerateContent needs ?alt=sse (got alt=%r)"
+                % ",".join(q.get("alt") or [])))
+
+        if op == "list":
+            return await self.gemini_list(ex, q)
+
+        # Scenario from the model name.
+        scenario = None
+        if model.startswith("mock-"):
+            scenario = model[len("mock-"):]
+            errors = {
+                "404": (404, gx.err_404_stream if stream else gx.err_404),
+                "429": (429, gx.err_429),
+                "403": (403, gx.err_403),
+                "400-key": (400, gx.err_400_key),
+                "500": (500, gx.err_500),
+                "503": (503, gx.err_503),
+            }
+            if scenario in errors:
+                code, body = errors[scenario]
+                return await ex.reply(code, body, ctype)
+            m = re.fullmatch(r"slow-(\d+)", scenario)
+            if m:
+                await asyncio.sleep(int(m.group(1)) / 1000.0)
+                scenario = None
+            elif not (scenario in GEMINI_SCENARIOS
+                      or re.fullmatch(r"stream-delay-\d+", scenario)
+                      or re.fullmatch(r"stream-gated-.+", scenario)):
+                # CONSTRUCTED: a typo in a test's scenario name must fail loudly.
+                return await ex.reply(400, gemini_status(
+                    400, "INVALID_ARGUMENT", "mock: unknown scenario model '%s'" % model), ctype)
+
+        if op == "get":
+            entry = gx.models_by_name.get("models/" + model)
+            if entry is None:
+                return await ex.reply(404, gx.not_found(model))
+            # Entry of the recorded list, re-serialised like the fixture.
+            return await ex.reply(200, gemini_json(entry))
+
+        body = self.gemini_body(ex)
+        if isinstance(body, bytes):
+            return await ex.reply(400, body, ctype)
+        if op == "countTokens":
+            # CONSTRUCTED: words stand in for tokens.
+            return await ex.reply(200, gemini_json({"totalTokens": count_words(body)}))
+        if op in ("embedContent", "batchEmbedContents"):
+            return await self.gemini_embed(ex, op, model, body)
+        return await self.gemini_generate(ex, scenario, stream)
+
+    def gemini_body(self, ex):
+        """Request body as a JSON object, or a 400 body (CONSTRUCTED)."""
+        try:
+            body = json.loads(ex.req.body or b"{}")
+        except ValueError as e:
+            return gemini_status(400, "INVALID_ARGUMENT",
+                                 "Invalid JSON payload received. %s" % e)
+        if not isinstance(body, dict):
+            return gemini_status(400, "INVALID_ARGUMENT",
+                                 "Invalid JSON payload received. Expected an object.")
+        return body
+
+    async def gemini_list(self, ex, q):
+        """models.list over the recorded list, paged.  Paging and the page
+        token format ("offset-<n>", opaque to clients) are CONSTRUCTED."""
+        gx = self.fixtures.gemini
+        try:
+            size = int((q.get("pageSize") or ["0"])[0] or 0)
+            if size < 0:
+                raise ValueError
+        except ValueError:
+            return await ex.reply(400, gemini_status(
+                400, "INVALID_ARGUMENT", "mock: pageSize must be a non-negative integer"))
+        size = min(size or GEMINI_PAGE_SIZE, GEMINI_MAX_PAGE_SIZE)
+        token = (q.get("pageToken") or [""])[0]
+        start = 0
+        if token:
+            m = re.fullmatch(r"offset-(\d+)", token)
+            if not m or int(m.group(1)) > len(gx.models):
+                return await ex.reply(400, gemini_status(
+                    400, "INVALID_ARGUMENT", "mock: invalid pageToken %r" % token))
+            start = int(m.group(1))
+        out = {"models": gx.models[start:start + size]}
+        if start + size < len(gx.models):
+            out["nextPageToken"] = "offset-%d" % (start + size)
+        # With one page holding everything the body is the fixture's bytes.
+        await ex.reply(200, gemini_json(out))
+
+    async def gemini_embed(self, ex, op, model, body):
+        """embedContent / batchEmbedContents from the recorded embeddings.
+        CONSTRUCTED: the recorded values cycle over the requests, and an
+        outputDimensionality below their length truncates them."""
+        gx = self.fixtures.gemini
+
+        def bad(msg):
+            return ex.reply(400, gemini_status(400, "INVALID_ARGUMENT", msg))
+
+        def values(i, r, where):
+            dim = r.get("outputDimensionality", r.get("output_dimensionality"))
+            if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or dim < 1):
+                return "%soutputDimensionality must be a positive integer" % where
+            if not isinstance(r.get("content"), dict):
+                return "%scontent is required" % where
+            v = gx.embeddings[i % len(gx.embeddings)]
+            return v[:dim] if dim is not None and dim < len(v) else list(v)
+
+        if op == "embedContent":
+            v = values(0, body, "")
+            if isinstance(v, str):
+                return await bad("mock: " + v)
+            return await ex.reply(200, gemini_json({"embedding": {"values": v}}))
+
+        reqs = body.get("requests")
+        if not isinstance(reqs, list) or not reqs:
+            return await bad("mock: requests must be a non-empty list")
+        out = []
+        for i, r in enumerate(reqs):
+            where = "requests[%d]." % i
+            if not isinstance(r, dict):
+                return await bad("mock: %s must be an object" % where[:-1])
+            if r.get("model") != "models/" + model:
+                return await bad("mock: %smodel is %s, must be the URL's model %s"
+                                 % (where, json.dumps(r.get("model")),
+                                    json.dumps("models/" + model)))
+            v = values(i, r, where)
+            if isinstance(v, str):
+                return await bad("mock: " + v)
+            out.append({"values": v})
+        # With 3 requests and no truncation the body equals the fixture's bytes.
+        await ex.reply(200, gemini_json({"embeddings": out}))
+
+    async def gemini_generate(self, ex, scenario, stream):
+        gx = self.fixtures.gemini
+        sc = scenario or ""
+        m = re.fullmatch(r"stream-delay-(\d+)", sc)
+        if m:
+            if stream:
+                return await ex.stream(gx.stream_basic, delay=int(m.group(1)) / 1000.0)
+            sc = ""
+        m = re.fullmatch(r"stream-gated-(.+)", sc)
+        if m:
+            if stream:
+                return await ex.stream(gx.stream_basic, gate=self.state.claim_gate(m.group(1)))
+            sc = ""
+        if sc in ("reset-mid-stream", "truncate-mid-stream"):
+            rst = sc == "reset-mid-stream"
+            if stream:
+                return await ex.stream(gx.stream_basic[:2], end="reset" if rst else "truncate")
+            return await ex.cut_body(gx.generate, rst)
+        if sc == "echo":
+            obj = gx.echo_obj(ex.req.body.decode("utf-8", "replace"))
+            if stream:
+                return await ex.stream([gemini_sse_event(obj)])
+            return await ex.reply(200, gemini_json(obj))
+
+        table = {
+            # scenario: (non-stream body, stream events)
+            "": (gx.generate, gx.stream_basic),
+            "thinking-fc": (gx.thinking_fc, gx.streams["stream_thinking_fc"]),
+            "thinking-text": (gx.thinking_text, gx.streams["stream_thinking_text"]),
+            "fc": (gx.fc, gx.streams["stream_fc"]),
+            "code": (gx.code, gx.streams["stream_code"]),
+            "search": (gx.search, gx.stream_search),
+            "safety": (gx.safety, gx.stream_safety),
+            "blocked": (gx.blocked, gx.streams["stream_blocked"]),
+            "max-tokens": (gx.max_tokens, gx.streams["stream_max_tokens"]),
+            "error-mid-stream": (gx.generate, gx.error_mid_stream()),
+            "crlf": (gx.generate, gx.stream_crlf),
+            "lf": (gx.generate, gx.stream_lf),
+        }
+        body, events = table[sc]
+        if stream:
+            return await ex.stream(events)
+        await ex.reply(200, body)
+
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
@@ -911,7 +1372,7 @@ async def serve(args, fixtures):
 
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
-    ap = argparse.ArgumentParser(description="Mock OpenAI-shaped LLM upstream (HF router).")
+    ap = argparse.ArgumentParser(description="Mock LLM upstreams (HF router, Gemini v1beta).")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     ap.add_argument("--fixtures", default=os.path.join(here, "..", "fixtures"))

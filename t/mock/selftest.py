@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Self-test of t/mock/llm_mock.py (Python 3 standard library only).
 
+Covers both upstream APIs the mock serves: the HF router (/v1/) and the
+Gemini Developer API (/v1beta/).
+
 Starts the mock on a free 127.0.0.1 port, checks every endpoint and scenario
 against the fixture bytes, and prints one line per check and a closing
 "N passed, N failed" line.  Exit status 0 only if every check passed.
@@ -111,6 +114,381 @@ def raw_stream(port, model, gate_release=None):
         end = "reset"
     s.close()
     return status, chunks, end
+
+
+# -- Gemini ------------------------------------------------------------------
+
+GEMINI_KEY = "test-key"
+
+
+def g_request(port, method, path, body=None, key=GEMINI_KEY, headers=None):
+    """Gemini request; the key goes in x-goog-api-key unless key is None.
+    Returns (status, headers dict lower-cased, body bytes)."""
+    hdrs = dict(headers or {})
+    if key is not None:
+        hdrs["x-goog-api-key"] = key
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    if data is not None:
+        hdrs["Content-Type"] = "application/json"
+    c.request(method, path, body=data, headers=hdrs)
+    r = c.getresponse()
+    out = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, out
+
+
+def g_generate(port, model, body=None, **kw):
+    return g_request(port, "POST", "/v1beta/models/%s:generateContent" % model,
+                     body if body is not None else GEMINI_BODY, **kw)
+
+
+def g_raw_stream(port, model, query="alt=sse", key=GEMINI_KEY, gate_release=None, body=None):
+    """Raw socket :streamGenerateContent.  Returns (status line, headers dict
+    lower-cased, chunks, how it ended, body bytes for a non-chunked reply)."""
+    data = json.dumps(body if body is not None else GEMINI_BODY).encode()
+    head = "POST /v1beta/models/%s:streamGenerateContent%s HTTP/1.1\r\nHost: mock\r\n" % (
+        model, "?" + query if query else "")
+    if key is not None:
+        head += "x-goog-api-key: %s\r\n" % key
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(head.encode() + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % len(data) + data)
+    f = s.makefile("rb")
+    status = f.readline()
+    hdrs = {}
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        k, _, v = line.decode().partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    chunks, end, plain = [], "?", b""
+    try:
+        if "content-length" in hdrs:
+            plain = f.read(int(hdrs["content-length"]))
+            end = "length"
+        else:
+            while True:
+                line = f.readline()
+                if not line:
+                    end = "eof"
+                    break
+                n = int(line.strip(), 16)
+                if n == 0:
+                    f.readline()
+                    end = "clean"
+                    break
+                chunks.append(f.read(n))
+                f.readline()
+                if gate_release and len(chunks) == 1:
+                    gate_release()
+    except ConnectionResetError:
+        end = "reset"
+    s.close()
+    return status, hdrs, chunks, end, plain
+
+
+GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello there!"}]}]}
+
+
+def sse_events(data):
+    """Split Gemini SSE bytes into events (any of the three separators)."""
+    out, start = [], 0
+    i = 0
+    while i < len(data):
+        for sep in (b"\r\n\r\n", b"\n\n", b"\r\r"):
+            if data.startswith(sep, i):
+                out.append(data[start:i + len(sep)])
+                start = i = i + len(sep)
+                break
+        else:
+            i += 1
+    if start < len(data):
+        out.append(data[start:])
+    return out
+
+
+def payload(event):
+    text = event.decode().strip()
+    assert text.startswith("data: "), text[:30]
+    return json.loads(text[6:])
+
+
+def one_event_per_chunk(chunks):
+    return all(len(sse_events(c)) == 1 for c in chunks)
+
+
+def gemini_checks(m, p):
+    fx = fixture
+    # -- auth ----------------------------------------------------------------
+    st, h, b = g_generate(p, "gemini-2.5-flash", key=None)
+    e = json.loads(b)["error"]
+    check("gemini: no key -> 403 PERMISSION_DENIED", st == 403 and e["code"] == 403
+          and e["status"] == "PERMISSION_DENIED" and e["message"].startswith(
+              "Method doesn't allow unregistered callers"))
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-2.5-flash:generateContent?key=qk",
+                         GEMINI_BODY, key=None)
+    check("gemini: ?key= accepted", st == 200 and b == fx("gemini_generate_response.json"))
+    st, h, b = g_generate(p, "gemini-2.5-flash", key="bad-key")
+    check("gemini: bad header key -> 400 API_KEY_INVALID (recorded)",
+          st == 400 and b == fx("gemini_error_400_api_key_invalid.json"))
+    st, h, b = g_request(p, "GET", "/v1beta/models?key=badkey", key=None)
+    check("gemini: bad ?key= -> 400 API_KEY_INVALID", st == 400
+          and b == fx("gemini_error_400_api_key_invalid.json"))
+    status, h, chunks, end, plain = g_raw_stream(p, "gemini-2.5-flash", key=None)
+    check("gemini: stream without key -> 403, text/event-stream", b" 403 " in status
+          and h["content-type"] == "text/event-stream"
+          and json.loads(plain)["error"]["status"] == "PERMISSION_DENIED")
+
+    # -- default model --------------------------------------------------------
+    st, h, b = g_generate(p, "gemini-2.5-flash")
+    check("gemini: generateContent default = recorded", st == 200 and h["content-type"]
+          == "application/json" and b == fx("gemini_generate_response.json"))
+    status, h, chunks, end, _ = g_raw_stream(p, "gemini-2.5-flash")
+    check("gemini: stream default = recorded, one event per chunk, no [DONE]",
+          b" 200 " in status and h["content-type"] == "text/event-stream"
+          and h.get("transfer-encoding") == "chunked" and end == "clean"
+          and b"".join(chunks) == fx("gemini_stream_basic.sse") and len(chunks) == 3
+          and one_event_per_chunk(chunks) and b"[DONE]" not in b"".join(chunks))
+    for q in ("", "alt=json"):
+        status, h, chunks, end, plain = g_raw_stream(p, "gemini-2.5-flash", query=q)
+        check("gemini: stream with %r -> 400" % (q or "no alt"), b" 400 " in status
+              and json.loads(plain)["error"]["status"] == "INVALID_ARGUMENT")
+    status, h, chunks, end, _ = g_raw_stream(p, "gemini-2.5-flash", query="key=k2&alt=sse", key=None)
+    check("gemini: stream ?key=&alt=sse", b" 200 " in status
+          and b"".join(chunks) == fx("gemini_stream_basic.sse"))
+
+    # -- scenarios with recorded bodies --------------------------------------
+    for model, body_fx, stream_fx in [
+            ("mock-thinking-fc", "gemini_thinking_function_call_response.json",
+             "gemini_stream_thinking_function_call.sse"),
+            ("mock-fc", "gemini_function_call_response.json", "gemini_stream_function_call.sse"),
+            ("mock-code", "gemini_code_execution_response.json",
+             "gemini_stream_code_execution_intermediate_finish.sse"),
+            ("mock-thinking-text", None, "gemini_stream_thinking_text.sse"),
+            ("mock-max-tokens", None, "gemini_stream_max_tokens.sse"),
+            ("mock-blocked", None, "gemini_stream_prompt_blocked.sse"),
+            ("mock-search", "gemini_google_search_grounding_response.json", None),
+            ("mock-safety", "gemini_finish_reason_safety_response.json", None)]:
+        if body_fx:
+            st, h, b = g_generate(p, model)
+            check("gemini: %s generateContent = %s" % (model, body_fx),
+                  st == 200 and b == fx(body_fx) and int(h["content-length"]) == len(b))
+        if stream_fx:
+            status, h, chunks, end, _ = g_raw_stream(p, model)
+            check("gemini: %s stream = %s, one event per chunk" % (model, stream_fx),
+                  b" 200 " in status and end == "clean" and b"".join(chunks) == fx(stream_fx)
+                  and one_event_per_chunk(chunks) and len(chunks) == len(sse_events(fx(stream_fx))))
+        else:
+            status, h, chunks, end, _ = g_raw_stream(p, model)
+            check("gemini: %s stream = one event with the recorded JSON" % model,
+                  b" 200 " in status and end == "clean" and len(chunks) == 1
+                  and chunks[0].endswith(b"}\r\n\r\n") and payload(chunks[0]) == json.loads(fx(body_fx)))
+
+    # merged non-stream bodies
+    for model, stream_fx, finish in [("mock-thinking-text", "gemini_stream_thinking_text.sse", "STOP"),
+                                     ("mock-max-tokens", "gemini_stream_max_tokens.sse", "MAX_TOKENS")]:
+        st, h, b = g_generate(p, model)
+        got = json.loads(b)
+        evs = [payload(e) for e in sse_events(fx(stream_fx))]
+        parts = [pt for e in evs for pt in e["candidates"][0]["content"]["parts"]]
+        text = "".join(pt["text"] for pt in parts if set(pt) == {"text"})
+        want = ([pt for pt in parts if pt.get("thought")] + [{"text": text}]
+                + [pt for pt in parts if "thoughtSignature" in pt])
+        c = got["candidates"][0]
+        check("gemini: %s generateContent = merged stream" % model, st == 200
+              and c["content"]["parts"] == want and c["finishReason"] == finish
+              and got["usageMetadata"] == evs[-1]["usageMetadata"]
+              and got["modelVersion"] == evs[-1]["modelVersion"])
+    st, h, b = g_generate(p, "mock-blocked")
+    check("gemini: mock-blocked generateContent = the event's JSON", st == 200
+          and json.loads(b) == payload(fx("gemini_stream_prompt_blocked.sse"))
+          and "candidates" not in json.loads(b))
+
+    # -- error scenarios --------------------------------------------------------
+    for model, code, body_fx, status_name in [
+            ("mock-404", 404, "gemini_error_404_model_not_found.json", "NOT_FOUND"),
+            ("mock-429", 429, "gemini_error_429.json", "RESOURCE_EXHAUSTED"),
+            ("mock-403", 403, "gemini_error_403_service_disabled.json", "PERMISSION_DENIED"),
+            ("mock-400-key", 400, "gemini_error_400_api_key_invalid.json", "INVALID_ARGUMENT"),
+            ("mock-500", 500, None, "INTERNAL"),
+            ("mock-503", 503, None, "UNAVAILABLE")]:
+        st, h, b = g_generate(p, model)
+        e = json.loads(b)["error"]
+        check("gemini: %s generateContent -> %d" % (model, code), st == code
+              and h["content-type"] == "application/json" and e["code"] == code
+              and e["status"] == status_name and (body_fx is None or b == fx(body_fx)))
+        status, h, chunks, end, plain = g_raw_stream(p, model)
+        want = fx("gemini_stream_error_404_body.txt") if code == 404 else (
+            fx(body_fx) if body_fx else None)
+        check("gemini: %s stream -> %d text/event-stream JSON body" % (model, code),
+              (b" %d " % code) in status and h["content-type"] == "text/event-stream"
+              and json.loads(plain)["error"]["code"] == code and (want is None or plain == want))
+    st, h, b = g_generate(p, "mock-503")
+    check("gemini: mock-503 message", json.loads(b)["error"]["message"]
+          == "The model is overloaded. Please try again later.")
+    for model in ("mock-typo", "mock-429-x", "mock-fc-x"):
+        st, h, b = g_generate(p, model)
+        check("gemini: unknown scenario %s -> 400" % model, st == 400
+              and "unknown scenario" in json.loads(b)["error"]["message"])
+
+    # -- stream shapes ----------------------------------------------------------
+    basic = sse_events(fx("gemini_stream_basic.sse"))
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-error-mid-stream")
+    err = json.loads(chunks[-1]) if len(chunks) == 3 else {}
+    check("gemini: mock-error-mid-stream: 2 recorded events, bare JSON error, clean end",
+          end == "clean" and chunks[:2] == basic[:2] and not chunks[2].startswith(b"data:")
+          and b"\n  " in chunks[2] and err["error"]["code"] == 500
+          and err["error"]["status"] == "INTERNAL")
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-crlf")
+    check("gemini: mock-crlf: \\r\\n\\r\\n separators", end == "clean"
+          and b"".join(chunks) == fx("gemini_stream_basic.sse").replace(b"\r\n\r\n", b"\n\n")
+          .replace(b"\n\n", b"\r\n\r\n") and all(c.endswith(b"}\r\n\r\n") for c in chunks))
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-lf")
+    check("gemini: mock-lf: \\n\\n separators, same events", end == "clean"
+          and len(chunks) == 3 and all(c.endswith(b"}\n\n") and b"\r" not in c for c in chunks)
+          and [payload(c) for c in chunks] == [payload(e) for e in basic])
+    t0 = time.time()
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-stream-delay-100")
+    check("gemini: mock-stream-delay-100", end == "clean" and chunks == basic
+          and time.time() - t0 >= 0.2)
+    st, h, b = g_generate(p, "mock-stream-delay-100")
+    check("gemini: mock-stream-delay non-stream = default", st == 200
+          and b == fx("gemini_generate_response.json"))
+
+    def release_gg():
+        urllib.request.urlopen(m.url("/__mock/release?id=gg1")).read()
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-stream-gated-gg1", gate_release=release_gg)
+    g = m.get_json("/__mock/gates?id=gg1")
+    check("gemini: mock-stream-gated: released after first event", end == "clean"
+          and chunks == basic and g["released_before_second"] is True and g["state"] == "done")
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-reset-mid-stream")
+    check("gemini: mock-reset-mid-stream: 2 events then RST",
+          chunks == basic[:2] and end == "reset", end)
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-truncate-mid-stream")
+    check("gemini: mock-truncate-mid-stream: 2 events then EOF",
+          chunks == basic[:2] and end == "eof", end)
+    try:
+        g_generate(p, "mock-truncate-mid-stream")
+        cut = False
+    except http.client.IncompleteRead:
+        cut = True
+    check("gemini: mock-truncate-mid-stream non-stream: short body", cut)
+    t0 = time.time()
+    st, h, b = g_generate(p, "mock-slow-200")
+    check("gemini: mock-slow-200", st == 200 and b == fx("gemini_generate_response.json")
+          and time.time() - t0 >= 0.2)
+
+    # -- echo -----------------------------------------------------------------
+    sent = {"contents": [{"role": "user", "parts": [{"text": "h\u00e9 there"}]}], "x": [1]}
+    st, h, b = g_generate(p, "mock-echo", sent)
+    got = json.loads(b)
+    shape = json.loads(fx("gemini_generate_response.json"))
+    check("gemini: mock-echo generateContent", st == 200
+          and json.loads(got["candidates"][0]["content"]["parts"][0]["text"]) == sent
+          and len(got["candidates"][0]["content"]["parts"]) == 1
+          and got["usageMetadata"] == shape["usageMetadata"])
+    status, h, chunks, end, _ = g_raw_stream(p, "mock-echo", body=sent)
+    check("gemini: mock-echo stream: one event", end == "clean" and len(chunks) == 1
+          and json.loads(payload(chunks[0])["candidates"][0]["content"]["parts"][0]["text"]) == sent)
+
+    # -- models ---------------------------------------------------------------
+    listing = json.loads(fx("gemini_models_list.json"))["models"]
+    st, h, b = g_request(p, "GET", "/v1beta/models")
+    d = json.loads(b)
+    check("gemini: models default page of 50 + nextPageToken", st == 200
+          and d["models"] == listing[:50] and isinstance(d.get("nextPageToken"), str))
+    seen, token, pages = [], None, 0
+    while pages < 10:
+        st, h, b = g_request(p, "GET", "/v1beta/models?pageSize=20"
+                             + ("&pageToken=" + token if token else ""))
+        d = json.loads(b)
+        seen += d["models"]
+        pages += 1
+        token = d.get("nextPageToken")
+        if not token:
+            break
+    check("gemini: models paging pageSize=20 -> 3 pages, whole list in order",
+          pages == 3 and seen == listing)
+    st, h, b = g_request(p, "GET", "/v1beta/models?pageSize=1000")
+    check("gemini: models pageSize=1000 = recorded list bytes, no token",
+          st == 200 and b == fx("gemini_models_list.json"))
+    st, h, b = g_request(p, "GET", "/v1beta/models?pageToken=nonsense")
+    check("gemini: models bad pageToken -> 400", st == 400)
+    st, h, b = g_request(p, "GET", "/v1beta/models/gemini-2.5-flash")
+    check("gemini: get model = recorded entry", st == 200 and json.loads(b) == listing[0])
+    st, h, b = g_request(p, "GET", "/v1beta/models/no-such-model")
+    e = json.loads(b)["error"]
+    check("gemini: get unknown model -> 404 NOT_FOUND", st == 404 and e["status"] == "NOT_FOUND"
+          and e["message"].startswith("models/no-such-model is not found"))
+    st, h, b = g_request(p, "GET", "/v1beta/models/gemini-nonexistent-rig-test")
+    check("gemini: get the recorded unknown model -> recorded 404 body",
+          st == 404 and b == fx("gemini_error_404_model_not_found.json"))
+
+    # -- embeddings -------------------------------------------------------------
+    rec = json.loads(fx("gemini_batch_embed_response_truncated.json"))["embeddings"]
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+                         fx("gemini_batch_embed_request.json"))
+    check("gemini: batchEmbedContents (recorded request) = recorded response bytes",
+          st == 200 and b == fx("gemini_batch_embed_response_truncated.json"))
+    reqs = [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "t%d" % i}]}}
+            for i in range(5)]
+    reqs[1]["outputDimensionality"] = 4
+    reqs[2]["output_dimensionality"] = 3
+    reqs[3]["outputDimensionality"] = 3072
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+                         {"requests": reqs})
+    got = [e["values"] for e in json.loads(b)["embeddings"]]
+    check("gemini: batchEmbedContents cycles values, truncates to outputDimensionality",
+          st == 200 and got == [rec[0]["values"], rec[1]["values"][:4], rec[2]["values"][:3],
+                                rec[0]["values"], rec[1]["values"]])
+    reqs[2]["model"] = "models/other"
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+                         {"requests": reqs})
+    check("gemini: batchEmbedContents model mismatch -> 400",
+          st == 400 and json.loads(b)["error"]["status"] == "INVALID_ARGUMENT")
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-embedding-001:embedContent",
+                         {"content": {"parts": [{"text": "x"}]}})
+    check("gemini: embedContent = first recorded embedding",
+          st == 200 and json.loads(b) == {"embedding": {"values": rec[0]["values"]}})
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-embedding-001:embedContent",
+                         {"content": {"parts": [{"text": "x"}]}, "outputDimensionality": 2})
+    check("gemini: embedContent outputDimensionality 2",
+          json.loads(b)["embedding"]["values"] == rec[0]["values"][:2])
+
+    # -- countTokens --------------------------------------------------------------
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-2.5-flash:countTokens",
+                         {"contents": [{"role": "user", "parts": [{"text": " one two\nthree "}]},
+                                       {"role": "model", "parts": [{"text": "four"},
+                                                                   {"functionCall": {"name": "f"}}]}]})
+    check("gemini: countTokens = words in text parts", st == 200
+          and json.loads(b) == {"totalTokens": 4})
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-2.5-flash:countTokens",
+                         {"generateContentRequest": {"model": "models/gemini-2.5-flash",
+                                                     "contents": [{"parts": [{"text": "a b c"}]}]}})
+    check("gemini: countTokens generateContentRequest form", json.loads(b) == {"totalTokens": 3})
+
+    # -- routing and bad bodies ---------------------------------------------------
+    st, h, b = g_request(p, "GET", "/v1beta/models/gemini-2.5-flash:generateContent")
+    check("gemini: GET on :generateContent -> 404", st == 404
+          and json.loads(b)["error"]["status"] == "NOT_FOUND")
+    st, h, b = g_request(p, "POST", "/v1beta/models/gemini-2.5-flash:bogus", {})
+    check("gemini: unknown method -> 404", st == 404)
+    st, h, b = g_generate(p, "gemini-2.5-flash", b"{not json")
+    check("gemini: invalid JSON -> 400 INVALID_ARGUMENT", st == 400
+          and json.loads(b)["error"]["status"] == "INVALID_ARGUMENT")
+
+    # -- recording ------------------------------------------------------------------
+    urllib.request.urlopen(urllib.request.Request(m.url("/__mock/reset"), method="POST")).read()
+    g_raw_stream(p, "gemini-2.5-flash", query="alt=sse&key=rk", key=None)
+    g_generate(p, "mock-fc")
+    recs = m.get_json("/__mock/requests")
+    check("gemini: requests recorded (path, query, key header, body, status)",
+          len(recs) == 2 and recs[0]["path"] == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+          and recs[0]["query"] == "alt=sse&key=rk" and recs[0]["status"] == 200
+          and ["x-goog-api-key", GEMINI_KEY] in recs[1]["headers"]
+          and json.loads(recs[1]["body"]) == GEMINI_BODY)
 
 
 def main():
@@ -262,6 +640,8 @@ def main():
         check("gated: no release -> timeout, released_before_second false",
               end == "clean" and g["released_before_second"] is False and g["timed_out"]
               and time.time() - t0 >= 0.9)
+
+        gemini_checks(m, p)
     finally:
         rc = m.stop()
     check("SIGTERM exits 0", rc == 0, str(rc))

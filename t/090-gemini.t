@@ -1,0 +1,359 @@
+# Gemini: OpenAI chat completions translated to generateContent and
+# streamGenerateContent, and every recorded Gemini sample translated back.
+
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use LLMGateway;
+use MIME::Base64 qw(encode_base64url);
+
+no_shuffle();
+gateway_setup();
+
+# an id the gateway would mint for a call carrying this signature
+sub call_id {
+    my $sig = shift;
+    return "call_0123456789abcdef_ts_" . encode_base64url($sig);
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a non-streamed answer
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"Where is Google?"}]}
+--- response_headers
+Content-Type: application/json
+--- response_body_like: ^\{"id":"chatcmpl-[0-9a-f]{24}","object":"chat.completion","created":\d+,"model":"gemini-2.0-flash","choices":\[\{"index":0,"message":\{"role":"assistant","content":"Google's headquarters, also known as the Googleplex, is located in \*\*Mountain View, California\*\*.\\n","refusal":null\},"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":7,"completion_tokens":22,"total_tokens":29,"prompt_tokens_details":\{"cached_tokens":0\},"completion_tokens_details":\{"reasoning_tokens":0\}\}\}$
+
+
+
+=== TEST 2: what Gemini receives
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+[q{POST /v1/chat/completions
+{"model":"gemini-2.5-flash","messages":[
+ {"role":"system","content":"Be brief."},
+ {"role":"developer","content":[{"type":"text","text":"Use metric units."}]},
+ {"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]},
+ {"role":"assistant","content":"A cat."},
+ {"role":"user","content":"Sure?"}],
+ "temperature":0.25,"top_p":0.9,"max_tokens":50,"max_completion_tokens":100,
+ "stop":["END"],"n":1,"seed":7,"presence_penalty":0.5,"frequency_penalty":-0.5,
+ "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}}},
+ "reasoning_effort":"low"}},
+"GET /_mock/last"]
+--- response_body_like eval
+['"object":"chat.completion"',
+ '"path": "/v1beta/models/gemini-2.5-flash:generateContent".*"x-goog-api-key",\s*"gm-test-key-cccc3333dddd4444"']
+--- response_body_unlike eval
+['xxx', '(?i)"authorization"']
+
+
+
+=== TEST 3: the translated body, exactly
+--- config
+    location /v1/ { llm_gateway; }
+    location = /body {
+        proxy_pass http://llm_mock/__mock/last;
+        proxy_http_version 1.1;
+    }
+--- request eval
+[q{POST /v1/chat/completions
+{"model":"gemini-2.5-flash","messages":[
+ {"role":"system","content":"Be brief."},
+ {"role":"developer","content":[{"type":"text","text":"Use metric units."}]},
+ {"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]},
+ {"role":"assistant","content":"A cat."},
+ {"role":"user","content":"Sure?"}],
+ "temperature":0.25,"top_p":0.9,"max_tokens":50,"max_completion_tokens":100,
+ "stop":["END"],"n":1,"seed":7,"presence_penalty":0.5,"frequency_penalty":-0.5,
+ "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}}},
+ "reasoning_effort":"low"}},
+"GET /body"]
+--- response_body_like eval
+['chat.completion',
+ quotemeta(q{"body": "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"What is this?\"},{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}}]},{\"role\":\"model\",\"parts\":[{\"text\":\"A cat.\"}]},{\"role\":\"user\",\"parts\":[{\"text\":\"Sure?\"}]}],\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"},{\"text\":\"Use metric units.\"}]},\"generationConfig\":{\"temperature\":0.25,\"topP\":0.9,\"candidateCount\":1,\"presencePenalty\":0.5,\"frequencyPenalty\":-0.5,\"seed\":7,\"maxOutputTokens\":100,\"stopSequences\":[\"END\"],\"responseMimeType\":\"application/json\",\"responseJsonSchema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},\"additionalProperties\":false},\"thinkingConfig\":{\"thinkingBudget\":1024,\"includeThoughts\":true}}}"})]
+
+
+
+=== TEST 4: tools, tool choice, replayed calls with their signatures, tool results
+--- config
+    location /v1/ { llm_gateway; }
+    location = /body {
+        proxy_pass http://llm_mock/__mock/last;
+        proxy_http_version 1.1;
+    }
+--- request eval
+my $id1 = main::call_id("signature_REDACTED_1");
+my $id2 = "call_from_elsewhere";
+["POST /v1/chat/completions
+{\"model\":\"gemini-3-flash-preview\",\"messages\":[
+ {\"role\":\"user\",\"content\":\"Plan a trip and check the time.\"},
+ {\"role\":\"assistant\",\"content\":null,\"tool_calls\":[
+   {\"id\":\"$id1\",\"type\":\"function\",\"function\":{\"name\":\"plan_trip\",\"arguments\":\"{\\\"city\\\":\\\"Kyoto\\\"}\"}},
+   {\"id\":\"$id2\",\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":\"\"}}]},
+ {\"role\":\"tool\",\"tool_call_id\":\"$id1\",\"content\":\"{\\\"ok\\\":true}\"},
+ {\"role\":\"tool\",\"tool_call_id\":\"$id2\",\"content\":\"12:00\"}],
+ \"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"plan_trip\",\"description\":\"Plans.\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"],\"additionalProperties\":false},\"strict\":true}},
+           {\"type\":\"function\",\"function\":{\"name\":\"now\"}}],
+ \"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"plan_trip\"}},
+ \"reasoning_effort\":\"high\"}",
+"GET /body"]
+--- response_body_like eval
+['chat.completion',
+ quotemeta(q{"body": "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Plan a trip and check the time.\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"plan_trip\",\"args\":{\"city\":\"Kyoto\"}},\"thoughtSignature\":\"signature_REDACTED_1\"},{\"functionCall\":{\"name\":\"now\",\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"plan_trip\",\"response\":{\"output\":{\"ok\":true}}}},{\"functionResponse\":{\"name\":\"now\",\"response\":{\"output\":\"12:00\"}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"plan_trip\",\"description\":\"Plans.\",\"parametersJsonSchema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"],\"additionalProperties\":false}},{\"name\":\"now\"}]}],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\",\"allowedFunctionNames\":[\"plan_trip\"]}},\"generationConfig\":{\"thinkingConfig\":{\"thinkingLevel\":\"HIGH\",\"includeThoughts\":true}}}"})]
+
+
+
+=== TEST 5: tool_choice none, auto and required
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"none\"}",
+"GET /_mock/last",
+"POST /v1/chat/completions
+{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"auto\"}",
+"GET /_mock/last",
+"POST /v1/chat/completions
+{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"required\",\"reasoning_effort\":\"none\"}",
+"GET /_mock/last"]
+--- response_body_like eval
+['chat.completion', '\\\\"mode\\\\":\\\\"NONE\\\\"',
+ 'chat.completion', '\\\\"mode\\\\":\\\\"AUTO\\\\"',
+ 'chat.completion', '\\\\"mode\\\\":\\\\"ANY\\\\"\}\}.*\\\\"thinkingBudget\\\\":0,\\\\"includeThoughts\\\\":false']
+
+
+
+=== TEST 6: thoughts and a function call with its signature (non-streamed)
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-thinking-fc","messages":[{"role":"user","content":"When is New Year?"}]}
+--- response_body_like: ^\{"id":"chatcmpl-\w+","object":"chat.completion","created":\d+,"model":"mock-thinking-fc","choices":\[\{"index":0,"message":\{"role":"assistant","content":null,"reasoning_content":"\*\*Thinking Through the New Year's Eve Calculation\*\*.*","refusal":null,"tool_calls":\[\{"id":"call_[0-9a-f]{16}_ts_Q3RRT0FWU29Y[\w-]+","type":"function","function":\{"name":"now","arguments":"\{\}"\}\}\]\},"logprobs":null,"finish_reason":"tool_calls"\}\],"usage":\{"prompt_tokens":38,"completion_tokens":509,"total_tokens":547,"prompt_tokens_details":\{"cached_tokens":0\},"completion_tokens_details":\{"reasoning_tokens":501\}\}\}$
+
+
+
+=== TEST 7: a basic stream
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"Capital of Wyoming?"}]}
+--- response_headers
+Content-Type: text/event-stream
+--- response_body_like eval
+my $h = '\{"id":"chatcmpl-\w+","object":"chat.completion.chunk","created":\d+,"model":"gemini-2.0-flash","choices":\[\{"index":0,"delta":';
+my $t = ',"logprobs":null,"finish_reason":null\}\]\}\n\n';
+'^data: ' . $h . '\{"role":"assistant","content":""\}' . $t
+. 'data: ' . $h . '\{"content":"The"\}' . $t
+. 'data: ' . $h . '\{"content":" capital of Wyoming"\}' . $t
+. 'data: ' . $h . '\{"content":" is \*\*Cheyenne\*\*.\\\\n"\}' . $t
+. 'data: ' . $h . '\{\},"logprobs":null,"finish_reason":"stop"\}\]\}\n\n'
+. 'data: \[DONE\]\n\n$'
+
+
+
+=== TEST 8: live framing (CRLF between events) gives the same stream
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-crlf","stream":true,"messages":[{"role":"user","content":"Capital of Wyoming?"}]}
+--- response_body_like: (?s)"content":"The".*"content":" capital of Wyoming".*"content":" is \*\*Cheyenne\*\*.\\n".*"finish_reason":"stop"\}\]\}\n\ndata: \[DONE\]\n\n$
+
+
+
+=== TEST 9: usage chunk only when asked for, before [DONE]
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"gemini-2.0-flash","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "finish_reason":"stop"\}\]\}\n\ndata: \{"id":"chatcmpl-\w+","object":"chat.completion.chunk","created":\d+,"model":"gemini-2.0-flash","choices":\[\],"usage":\{"prompt_tokens":7,"completion_tokens":10,"total_tokens":17,"prompt_tokens_details":\{"cached_tokens":0\},"completion_tokens_details":\{"reasoning_tokens":0\}\}\}\n\ndata: \[DONE\]\n\n$
+
+
+
+=== TEST 10: a streamed function call, whole, with its index and signature
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-fc","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Plan"}]}
+--- response_body_like eval
+'"delta":\{"tool_calls":\[\{"index":0,"id":"call_[0-9a-f]{16}_ts_' . MIME::Base64::encode_base64url("signature_REDACTED_1")
+. '","type":"function","function":\{"name":"plan_trip","arguments":"\{\\\\"itinerary\\\\":\{\\\\"activities\\\\":\[\\\\"temples\\\\",\\\\"tea ceremony\\\\"\],\\\\"city\\\\":\\\\"Kyoto\\\\",\\\\"days\\\\":3,\\\\"lodging\\\\":\{\\\\"name\\\\":\\\\"Sakura Inn\\\\",\\\\"rooms\\\\":2\}\}\}"\}\}\]\},"logprobs":null,"finish_reason":null\}\]\}\n\n'
+. 'data: \{[^\n]*"delta":\{\},"logprobs":null,"finish_reason":"tool_calls"\}\]\}\n\n'
+. 'data: \{[^\n]*"usage":\{"prompt_tokens":301,"completion_tokens":190,"total_tokens":491,[^\n]*"reasoning_tokens":134\}\}\}\n\ndata: \[DONE\]\n\n$'
+
+
+
+=== TEST 11: thoughts stream as reasoning_content, then the answer
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-thinking-text","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: (?s)"delta":\{"role":"assistant","content":""\}.*"delta":\{"reasoning_content":"[^"]+"\}.*"delta":\{"content":"[^"]+"\}.*"finish_reason":"stop"\}\]\}\n\ndata: \[DONE\]\n\n$
+--- response_body_unlike: "delta":\{"content":""\}
+
+
+
+=== TEST 12: a finishReason in the middle of a code execution stream does not end it
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-code","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: (?s)"content":"\\n```python\\nprint\(987654321 \* 123456789\)\\n```\\n".*"content":"\\n```output\\n121932631112635269\\n```\\n".*"finish_reason":null.*"delta":\{\},"logprobs":null,"finish_reason":"stop"\}\]\}\n\ndata: \[DONE\]\n\n$
+--- response_body_unlike: "finish_reason":"stop".*"finish_reason":"stop"
+
+
+
+=== TEST 13: MAX_TOKENS is length
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-max-tokens","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "finish_reason":"length"\}\]\}\n\ndata: \[DONE\]\n\n$
+
+
+
+=== TEST 14: SAFETY is content_filter
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-safety","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "finish_reason":"content_filter"
+
+
+
+=== TEST 15: a blocked prompt: content_filter and no content, streamed and not
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"mock-blocked\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"POST /v1/chat/completions
+{\"model\":\"mock-blocked\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- response_body_like eval
+['^data: [^\n]*"delta":\{"role":"assistant","content":""\}[^\n]*\n\ndata: [^\n]*"delta":\{\},"logprobs":null,"finish_reason":"content_filter"\}\]\}\n\ndata: \[DONE\]\n\n$',
+ '"message":\{"role":"assistant","content":"","refusal":null\},"logprobs":null,"finish_reason":"content_filter"']
+
+
+
+=== TEST 16: code execution, non-streamed, as fenced markdown
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-code","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "content":"[^"]*```python\\n[^"]*```\\n[^"]*```output\\n[^"]*```\\n
+
+
+
+=== TEST 17: a bad key is a 401 for OpenAI clients
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-400-key","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body chomp
+{"error":{"message":"API key not valid. Please pass a valid API key.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}
+
+
+
+=== TEST 18: quota: 429 with Retry-After from RetryInfo, before a stream too
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"mock-429\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"POST /v1/chat/completions
+{\"model\":\"mock-429\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[429, 429]
+--- response_headers eval
+["Retry-After: 26\nContent-Type: application/json", "Retry-After: 26\nContent-Type: application/json"]
+--- response_body_like eval
+['^\{"error":\{"message":"You exceeded your current quota, please check your plan and billing details\. [^"]+","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"\}\}$',
+ '"code":"rate_limit_exceeded"']
+
+
+
+=== TEST 19: unknown model, disabled API, overloaded
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"mock-404\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"POST /v1/chat/completions
+{\"model\":\"mock-403\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"POST /v1/chat/completions
+{\"model\":\"mock-503\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[404, 403, 503]
+--- response_body_like eval
+['^\{"error":\{"message":"models/[^"]+ is not found[^"]*","type":"invalid_request_error","param":null,"code":"model_not_found"\}\}$',
+ '"type":"permission_error","param":null,"code":"PERMISSION_DENIED"',
+ '^\{"error":\{"message":"The model is overloaded. Please try again later.","type":"service_unavailable_error","param":null,"code":"UNAVAILABLE"\}\}$']
+
+
+
+=== TEST 20: an error in the middle of a stream (bare JSON, not an event)
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-error-mid-stream","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: (?s)"content":"The".*\n\ndata: \{"error":\{"message":"[^"]+","type":"server_error","param":null,"code":"INTERNAL"\}\}\n\ndata: \[DONE\]\n\n$
+--- response_body_unlike: "finish_reason":"stop"
+--- error_log
+sent an error in the stream
+
+
+
+=== TEST 21: http image URLs are refused with a clear 400
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"gemini-2.5-flash","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"Gemini models take images as data: URLs
+
+
+
+=== TEST 22: a tool result for a call nobody made
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"call_x","content":"y"}]}
+--- error_code: 400
+--- response_body_like: refers to a tool_call_id that no earlier assistant message has
+
+
+
+=== TEST 23: the model list has Gemini's chat models
+--- http_config
+    llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
+    llm_gateway_model ~^gemini- gemini;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["GET /v1/models", "GET /_mock/last"]
+--- response_body_like eval
+['^\{"object":"list","data":\[\{"id":"gemini-[^"]+","object":"model","created":0,"owned_by":"google","display_name":"[^"]+","context_length":\d+\}',
+ '"path": "/v1beta/models",\s*"query": "pageSize=1000"']
+--- response_body_unlike eval
+['"id":"(?:text-)?embedding', 'xxx']
