@@ -342,7 +342,13 @@ ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     out = ngx_llm_gateway_out_take(&ctx->out);
 
-    if (out) {
+    /*
+     * Each event goes to the client at once; but "[DONE]" waits for the
+     * end of the body, a few microseconds later, so both leave in one
+     * write.
+     */
+
+    if (out && !ctx->stream_done) {
         for (cl = out; cl->next; cl = cl->next) {
             /* void */
         }

@@ -11,9 +11,60 @@
 #include "ngx_llm_gateway_module.h"
 
 
-static void ngx_llm_gateway_json_tree_cleanup(void *data);
-static void ngx_llm_gateway_json_gen_cleanup(void *data);
+typedef struct {
+    yajl_val                        node;
+    ngx_array_t                     keys;      /* char * */
+    ngx_array_t                     values;    /* yajl_val */
+} ngx_llm_gateway_json_frame_t;
+
+
+typedef struct {
+    ngx_pool_t                     *pool;
+    yajl_val                        root;
+    ngx_uint_t                      depth;
+    unsigned                        too_deep:1;
+    unsigned                        nomem:1;
+    ngx_llm_gateway_json_frame_t    frames[NGX_LLM_GATEWAY_JSON_MAX_DEPTH];
+} ngx_llm_gateway_json_builder_t;
+
+
+static void *ngx_llm_gateway_json_malloc(void *ctx, size_t size);
+static void *ngx_llm_gateway_json_realloc(void *ctx, void *ptr, size_t size);
+static void ngx_llm_gateway_json_free(void *ctx, void *ptr);
+static yajl_val ngx_llm_gateway_json_node(ngx_llm_gateway_json_builder_t *b,
+    yajl_type type);
+static u_char *ngx_llm_gateway_json_cstr(ngx_pool_t *pool,
+    const unsigned char *s, size_t len);
+static int ngx_llm_gateway_json_on_null(void *ctx);
+static int ngx_llm_gateway_json_on_bool(void *ctx, int b);
+static int ngx_llm_gateway_json_on_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_llm_gateway_json_on_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_llm_gateway_json_open(ngx_llm_gateway_json_builder_t *b,
+    yajl_type type);
+static int ngx_llm_gateway_json_on_start_map(void *ctx);
+static int ngx_llm_gateway_json_on_key(void *ctx, const unsigned char *key,
+    size_t len);
+static int ngx_llm_gateway_json_on_end_map(void *ctx);
+static int ngx_llm_gateway_json_on_start_array(void *ctx);
+static int ngx_llm_gateway_json_on_end_array(void *ctx);
 static void ngx_llm_gateway_error_type(ngx_llm_gateway_error_t *err);
+
+
+static yajl_callbacks  ngx_llm_gateway_json_builder = {
+    ngx_llm_gateway_json_on_null,
+    ngx_llm_gateway_json_on_bool,
+    NULL,
+    NULL,
+    ngx_llm_gateway_json_on_number,
+    ngx_llm_gateway_json_on_string,
+    ngx_llm_gateway_json_on_start_map,
+    ngx_llm_gateway_json_on_key,
+    ngx_llm_gateway_json_on_end_map,
+    ngx_llm_gateway_json_on_start_array,
+    ngx_llm_gateway_json_on_end_array
+};
 
 
 /*
@@ -70,58 +121,371 @@ ngx_llm_gateway_json_check_depth(u_char *p, size_t len)
 }
 
 
+/*
+ * The tree is built in the pool by yajl's callback parser: no malloc per
+ * node, nothing to free, and the nesting depth is limited while parsing
+ * (yajl's own tree would be freed recursively).
+ */
+
 yajl_val
 ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
     u_char *errbuf, size_t errlen)
 {
-    u_char              *copy;
-    yajl_val             root;
-    ngx_pool_cleanup_t  *cln;
+    u_char                          *msg, *nl;
+    yajl_status                      st;
+    yajl_handle                      h;
+    yajl_alloc_funcs                 afs;
+    ngx_llm_gateway_json_builder_t  *b;
 
     if (errlen) {
         errbuf[0] = '\0';
     }
 
-    if (ngx_llm_gateway_json_check_depth(p, len) != NGX_OK) {
-        if (errlen) {
+    b = ngx_pcalloc(pool, sizeof(ngx_llm_gateway_json_builder_t));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->pool = pool;
+
+    ngx_llm_gateway_json_pool_funcs(&afs, pool);
+
+    h = yajl_alloc(&ngx_llm_gateway_json_builder, &afs, b);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    st = yajl_parse(h, p, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    if (st == yajl_status_ok && b->root) {
+        return b->root;
+    }
+
+    if (errlen) {
+        if (b->too_deep) {
             ngx_cpystrn(errbuf, (u_char *) "JSON nested too deeply", errlen);
+
+        } else if (b->nomem) {
+            ngx_cpystrn(errbuf, (u_char *) "out of memory", errlen);
+
+        } else {
+            msg = yajl_get_error(h, 0, p, len);
+
+            if (msg) {
+                /* yajl's message spans lines: the first one is enough */
+
+                nl = (u_char *) ngx_strchr(msg, '\n');
+                if (nl) {
+                    *nl = '\0';
+                }
+
+                ngx_cpystrn(errbuf, msg, errlen);
+                yajl_free_error(h, msg);
+            }
         }
+    }
 
+    return NULL;
+}
+
+
+/* yajl allocating from a pool: realloc copies, free is the pool's */
+
+void
+ngx_llm_gateway_json_pool_funcs(yajl_alloc_funcs *afs, ngx_pool_t *pool)
+{
+    afs->malloc = ngx_llm_gateway_json_malloc;
+    afs->realloc = ngx_llm_gateway_json_realloc;
+    afs->free = ngx_llm_gateway_json_free;
+    afs->ctx = pool;
+}
+
+
+static void *
+ngx_llm_gateway_json_malloc(void *ctx, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(ctx, sizeof(size_t) + size);
+    if (p == NULL) {
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_llm_gateway_json_realloc(void *ctx, void *ptr, size_t size)
+{
+    void    *p;
+    size_t   old;
+
+    if (ptr == NULL) {
+        return ngx_llm_gateway_json_malloc(ctx, size);
+    }
+
+    old = ((size_t *) ptr)[-1];
+
+    if (size <= old) {
+        return ptr;
+    }
+
+    p = ngx_llm_gateway_json_malloc(ctx, size);
+    if (p == NULL) {
         return NULL;
     }
 
-    /* yajl_tree_parse() wants a NUL-terminated string */
+    ngx_memcpy(p, ptr, old);
 
-    copy = ngx_pnalloc(pool, len + 1);
-    if (copy == NULL) {
+    /* large blocks go back to the pool at once */
+
+    (void) ngx_pfree(ctx, (size_t *) ptr - 1);
+
+    return p;
+}
+
+
+static void
+ngx_llm_gateway_json_free(void *ctx, void *ptr)
+{
+    if (ptr) {
+        (void) ngx_pfree(ctx, (size_t *) ptr - 1);
+    }
+}
+
+
+static yajl_val
+ngx_llm_gateway_json_node(ngx_llm_gateway_json_builder_t *b, yajl_type type)
+{
+    yajl_val                        v;
+    ngx_llm_gateway_json_frame_t   *f;
+
+    v = ngx_pcalloc(b->pool, sizeof(struct yajl_val_s));
+    if (v == NULL) {
+        b->nomem = 1;
         return NULL;
     }
 
-    ngx_memcpy(copy, p, len);
-    copy[len] = '\0';
+    v->type = type;
 
-    if (ngx_strlen(copy) != len) {
-        if (errlen) {
-            ngx_cpystrn(errbuf, (u_char *) "NUL byte in JSON", errlen);
-        }
+    if (b->depth == 0) {
+        b->root = v;
+        return v;
+    }
 
+    f = &b->frames[b->depth - 1];
+
+    if (ngx_array_push(&f->values) == NULL) {
+        b->nomem = 1;
         return NULL;
     }
 
-    root = yajl_tree_parse((const char *) copy, (char *) errbuf, errlen);
-    if (root == NULL) {
+    ((yajl_val *) f->values.elts)[f->values.nelts - 1] = v;
+
+    return v;
+}
+
+
+static u_char *
+ngx_llm_gateway_json_cstr(ngx_pool_t *pool, const unsigned char *s,
+    size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
         return NULL;
     }
 
-    cln->handler = ngx_llm_gateway_json_tree_cleanup;
-    cln->data = root;
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
 
-    return root;
+    return p;
+}
+
+
+static int
+ngx_llm_gateway_json_on_null(void *ctx)
+{
+    return ngx_llm_gateway_json_node(ctx, yajl_t_null) != NULL;
+}
+
+
+static int
+ngx_llm_gateway_json_on_bool(void *ctx, int b)
+{
+    return ngx_llm_gateway_json_node(ctx, b ? yajl_t_true : yajl_t_false)
+           != NULL;
+}
+
+
+static int
+ngx_llm_gateway_json_on_number(void *ctx, const char *s, size_t len)
+{
+    char                            *end;
+    yajl_val                         v;
+    ngx_llm_gateway_json_builder_t  *b = ctx;
+
+    v = ngx_llm_gateway_json_node(b, yajl_t_number);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->u.number.r = (char *) ngx_llm_gateway_json_cstr(b->pool,
+                                                  (const unsigned char *) s,
+                                                  len);
+    if (v->u.number.r == NULL) {
+        b->nomem = 1;
+        return 0;
+    }
+
+    /* as yajl's own tree: the integer and the double, where they fit */
+
+    errno = 0;
+    v->u.number.i = strtoll(v->u.number.r, &end, 10);
+
+    if (errno == 0 && *end == '\0') {
+        v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+    }
+
+    errno = 0;
+    v->u.number.d = strtod(v->u.number.r, &end);
+
+    if (errno == 0 && *end == '\0') {
+        v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_json_on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    yajl_val                         v;
+    ngx_llm_gateway_json_builder_t  *b = ctx;
+
+    v = ngx_llm_gateway_json_node(b, yajl_t_string);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->u.string = (char *) ngx_llm_gateway_json_cstr(b->pool, s, len);
+    if (v->u.string == NULL) {
+        b->nomem = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_json_open(ngx_llm_gateway_json_builder_t *b, yajl_type type)
+{
+    yajl_val                       v;
+    ngx_llm_gateway_json_frame_t  *f;
+
+    if (b->depth == NGX_LLM_GATEWAY_JSON_MAX_DEPTH) {
+        b->too_deep = 1;
+        return 0;
+    }
+
+    v = ngx_llm_gateway_json_node(b, type);
+    if (v == NULL) {
+        return 0;
+    }
+
+    f = &b->frames[b->depth++];
+    f->node = v;
+
+    if (ngx_array_init(&f->values, b->pool, 8, sizeof(yajl_val)) != NGX_OK
+        || (type == yajl_t_object
+            && ngx_array_init(&f->keys, b->pool, 8, sizeof(char *))
+               != NGX_OK))
+    {
+        b->nomem = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_json_on_start_map(void *ctx)
+{
+    return ngx_llm_gateway_json_open(ctx, yajl_t_object);
+}
+
+
+static int
+ngx_llm_gateway_json_on_key(void *ctx, const unsigned char *key, size_t len)
+{
+    char                            **k;
+    ngx_llm_gateway_json_frame_t     *f;
+    ngx_llm_gateway_json_builder_t   *b = ctx;
+
+    f = &b->frames[b->depth - 1];
+
+    k = ngx_array_push(&f->keys);
+    if (k == NULL) {
+        b->nomem = 1;
+        return 0;
+    }
+
+    *k = (char *) ngx_llm_gateway_json_cstr(b->pool, key, len);
+    if (*k == NULL) {
+        b->nomem = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_json_on_end_map(void *ctx)
+{
+    ngx_llm_gateway_json_frame_t    *f;
+    ngx_llm_gateway_json_builder_t  *b = ctx;
+
+    f = &b->frames[--b->depth];
+
+    f->node->u.object.keys = f->keys.elts;
+    f->node->u.object.values = f->values.elts;
+    f->node->u.object.len = f->values.nelts;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_json_on_start_array(void *ctx)
+{
+    return ngx_llm_gateway_json_open(ctx, yajl_t_array);
+}
+
+
+static int
+ngx_llm_gateway_json_on_end_array(void *ctx)
+{
+    ngx_llm_gateway_json_frame_t    *f;
+    ngx_llm_gateway_json_builder_t  *b = ctx;
+
+    f = &b->frames[--b->depth];
+
+    f->node->u.array.values = f->values.elts;
+    f->node->u.array.len = f->values.nelts;
+
+    return 1;
 }
 
 
@@ -168,13 +532,6 @@ ngx_llm_gateway_json_emit(yajl_gen g, ngx_llm_gateway_out_t *out)
 }
 
 
-static void
-ngx_llm_gateway_json_tree_cleanup(void *data)
-{
-    yajl_tree_free(data);
-}
-
-
 yajl_val
 ngx_llm_gateway_json_get(yajl_val obj, const char *key)
 {
@@ -217,34 +574,15 @@ ngx_llm_gateway_json_str(yajl_val v, ngx_str_t *out)
 yajl_gen
 ngx_llm_gateway_json_gen(ngx_pool_t *pool)
 {
-    yajl_gen             g;
-    ngx_pool_cleanup_t  *cln;
+    yajl_alloc_funcs  afs;
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
+    ngx_llm_gateway_json_pool_funcs(&afs, pool);
 
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_llm_gateway_json_gen_cleanup;
-    cln->data = g;
-
-    return g;
+    return yajl_gen_alloc(&afs);
 }
 
 
-static void
-ngx_llm_gateway_json_gen_cleanup(void *data)
-{
-    yajl_gen_free(data);
-}
-
-
-/* trees reaching here passed json_check_depth(), so recursion is bounded */
+/* trees built here are at most NGX_LLM_GATEWAY_JSON_MAX_DEPTH deep */
 
 ngx_int_t
 ngx_llm_gateway_json_gen_value(yajl_gen g, yajl_val v)

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 #include <yajl/yajl_tree.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 
 
 #define NGX_LLM_GATEWAY_VERSION           "0.1.0"
@@ -436,6 +437,7 @@ ngx_int_t ngx_llm_gateway_json_check_depth(u_char *p, size_t len);
 yajl_val ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
     u_char *errbuf, size_t errlen);
 yajl_val ngx_llm_gateway_json_parse_scratch(u_char *p, size_t len);
+void ngx_llm_gateway_json_pool_funcs(yajl_alloc_funcs *afs, ngx_pool_t *pool);
 ngx_int_t ngx_llm_gateway_json_emit(yajl_gen g, ngx_llm_gateway_out_t *out);
 yajl_val ngx_llm_gateway_json_get(yajl_val obj, const char *key);
 ngx_int_t ngx_llm_gateway_json_str(yajl_val v, ngx_str_t *out);

@@ -21,6 +21,26 @@ typedef struct {
 } ngx_llm_gateway_finish_map_t;
 
 
+/* what one pass over a completion learns, without building a tree */
+typedef struct {
+    ngx_llm_gateway_ctx_t          *ctx;
+    ngx_uint_t                      depth;
+    ngx_uint_t                      top;       /* key at depth 1 */
+    ngx_uint_t                      usage;     /* key in "usage" */
+    ngx_uint_t                      finish;    /* "finish_reason" next */
+    ngx_uint_t                      has_finish;
+    unsigned                        choices:1;
+    unsigned                        rewrite:1;
+} ngx_llm_gateway_hf_scan_t;
+
+
+#define NGX_LLM_GATEWAY_HF_KEY_OTHER       0
+#define NGX_LLM_GATEWAY_HF_KEY_CHOICES     1
+#define NGX_LLM_GATEWAY_HF_KEY_USAGE       2
+#define NGX_LLM_GATEWAY_HF_KEY_PROMPT      3
+#define NGX_LLM_GATEWAY_HF_KEY_COMPLETION  4
+
+
 static ngx_int_t ngx_llm_gateway_hf_create_request(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_upstream_req_t *req);
 static ngx_int_t ngx_llm_gateway_hf_process_response(
@@ -38,6 +58,21 @@ static ngx_int_t ngx_llm_gateway_hf_usage(ngx_llm_gateway_ctx_t *ctx,
     yajl_val usage);
 static u_char *ngx_llm_gateway_hf_field(u_char *p, u_char *last,
     char *name, size_t len);
+static ngx_int_t ngx_llm_gateway_hf_scan(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body);
+static int ngx_llm_gateway_hf_scan_start_map(void *data);
+static int ngx_llm_gateway_hf_scan_end_map(void *data);
+static int ngx_llm_gateway_hf_scan_start_array(void *data);
+static int ngx_llm_gateway_hf_scan_end_array(void *data);
+static int ngx_llm_gateway_hf_scan_key(void *data, const unsigned char *key,
+    size_t len);
+static int ngx_llm_gateway_hf_scan_string(void *data,
+    const unsigned char *s, size_t len);
+static int ngx_llm_gateway_hf_scan_integer(void *data, long long n);
+static int ngx_llm_gateway_hf_scan_null(void *data);
+static int ngx_llm_gateway_hf_scan_other(void *data);
+static int ngx_llm_gateway_hf_scan_bool(void *data, int b);
+static int ngx_llm_gateway_hf_scan_double(void *data, double d);
 static ngx_int_t ngx_llm_gateway_hf_as_stream(ngx_llm_gateway_ctx_t *ctx,
     yajl_val root, yajl_val choices, ngx_str_t *out);
 static ngx_int_t ngx_llm_gateway_hf_chunk_head(yajl_gen g, yajl_val root);
@@ -52,6 +87,21 @@ ngx_llm_gateway_provider_t  ngx_llm_gateway_hf_provider = {
     ngx_llm_gateway_hf_process_error,
     ngx_llm_gateway_hf_models_request,
     ngx_llm_gateway_hf_process_models
+};
+
+
+static yajl_callbacks  ngx_llm_gateway_hf_scan_callbacks = {
+    ngx_llm_gateway_hf_scan_null,
+    ngx_llm_gateway_hf_scan_bool,
+    ngx_llm_gateway_hf_scan_integer,
+    ngx_llm_gateway_hf_scan_double,
+    NULL,
+    ngx_llm_gateway_hf_scan_string,
+    ngx_llm_gateway_hf_scan_start_map,
+    ngx_llm_gateway_hf_scan_key,
+    ngx_llm_gateway_hf_scan_end_map,
+    ngx_llm_gateway_hf_scan_start_array,
+    ngx_llm_gateway_hf_scan_end_array
 };
 
 
@@ -208,9 +258,29 @@ ngx_llm_gateway_hf_process_response(ngx_llm_gateway_ctx_t *ctx,
     size_t       i, j, n;
     yajl_gen     g;
     yajl_val     root, choices, choice, fr;
+    ngx_int_t    rc;
     ngx_str_t   *mapped;
     ngx_uint_t   rewrite;
     const char  *k, *ck;
+
+    /*
+     * The common case needs no tree: one pass checks the JSON, reads the
+     * usage and finds every finish_reason already in OpenAI's words, and
+     * the body goes to the client as it came.
+     */
+
+    if (!ctx->stream) {
+        rc = ngx_llm_gateway_hf_scan(ctx, body);
+
+        if (rc == NGX_OK) {
+            *out = *body;
+            return NGX_OK;
+        }
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+    }
 
     root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
                                       NULL, 0);
@@ -365,14 +435,15 @@ ngx_llm_gateway_hf_process_response(ngx_llm_gateway_ctx_t *ctx,
 
 /*
  * Where "name" is a key in compact or spaced JSON, the position of its
- * value; NULL if absent.  A cheap scan: most stream events need nothing
- * more than this to be relayed unchanged.
+ * value; NULL if absent.  A cheap scan (memmem is vectorised; JSON keys
+ * are case-sensitive): most stream events need nothing more than this to
+ * be relayed unchanged.
  */
 
 static u_char *
 ngx_llm_gateway_hf_field(u_char *p, u_char *last, char *name, size_t len)
 {
-    p = ngx_strlcasestrn(p, last, (u_char *) name, len - 1);
+    p = memmem(p, last - p, name, len);
 
     if (p == NULL) {
         return NULL;
@@ -800,4 +871,244 @@ ngx_llm_gateway_hf_as_stream(ngx_llm_gateway_ctx_t *ctx, yajl_val root,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: valid, nothing to change; NGX_AGAIN: a finish_reason needs
+ * rewriting; NGX_DECLINED: not a chat completion.
+ */
+
+static ngx_int_t
+ngx_llm_gateway_hf_scan(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body)
+{
+    yajl_status                 st;
+    yajl_handle                 h;
+    yajl_alloc_funcs            afs;
+    ngx_llm_gateway_hf_scan_t   scan;
+
+    ngx_memzero(&scan, sizeof(ngx_llm_gateway_hf_scan_t));
+    scan.ctx = ctx;
+
+    ngx_llm_gateway_json_pool_funcs(&afs, ctx->pool);
+
+    h = yajl_alloc(&ngx_llm_gateway_hf_scan_callbacks, &afs, &scan);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = yajl_parse(h, body->data, body->len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    if (st == yajl_status_client_canceled) {
+        return NGX_AGAIN;
+    }
+
+    if (st != yajl_status_ok || !scan.choices) {
+        return NGX_DECLINED;
+    }
+
+    return scan.rewrite ? NGX_AGAIN : NGX_OK;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_start_map(void *data)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    scan->depth++;
+
+    if (scan->depth == 3 && scan->top == NGX_LLM_GATEWAY_HF_KEY_CHOICES) {
+        scan->has_finish = 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_end_map(void *data)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    /* a choice without finish_reason gets one: rewrite */
+
+    if (scan->depth == 3 && scan->top == NGX_LLM_GATEWAY_HF_KEY_CHOICES
+        && !scan->has_finish)
+    {
+        scan->rewrite = 1;
+    }
+
+    scan->depth--;
+    scan->finish = 0;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_start_array(void *data)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    scan->depth++;
+
+    if (scan->depth == 2 && scan->top == NGX_LLM_GATEWAY_HF_KEY_CHOICES) {
+        scan->choices = 1;
+    }
+
+    scan->finish = 0;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_end_array(void *data)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    scan->depth--;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_key(void *data, const unsigned char *key, size_t len)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    scan->finish = 0;
+
+    switch (scan->depth) {
+
+    case 1:
+        if (len == 7 && ngx_strncmp(key, "choices", 7) == 0) {
+            scan->top = NGX_LLM_GATEWAY_HF_KEY_CHOICES;
+
+        } else if (len == 5 && ngx_strncmp(key, "usage", 5) == 0) {
+            scan->top = NGX_LLM_GATEWAY_HF_KEY_USAGE;
+
+        } else {
+            scan->top = NGX_LLM_GATEWAY_HF_KEY_OTHER;
+        }
+
+        break;
+
+    case 2:
+        if (scan->top != NGX_LLM_GATEWAY_HF_KEY_USAGE) {
+            break;
+        }
+
+        if (len == 13 && ngx_strncmp(key, "prompt_tokens", 13) == 0) {
+            scan->usage = NGX_LLM_GATEWAY_HF_KEY_PROMPT;
+
+        } else if (len == 17
+                   && ngx_strncmp(key, "completion_tokens", 17) == 0)
+        {
+            scan->usage = NGX_LLM_GATEWAY_HF_KEY_COMPLETION;
+
+        } else {
+            scan->usage = NGX_LLM_GATEWAY_HF_KEY_OTHER;
+        }
+
+        break;
+
+    case 3:
+        if (scan->top == NGX_LLM_GATEWAY_HF_KEY_CHOICES
+            && len == 13 && ngx_strncmp(key, "finish_reason", 13) == 0)
+        {
+            scan->finish = 1;
+            scan->has_finish = 1;
+        }
+
+        break;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_string(void *data, const unsigned char *s,
+    size_t len)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    if (scan->finish && scan->depth == 3
+        && ngx_llm_gateway_hf_finish((u_char *) s, len) != NULL)
+    {
+        scan->rewrite = 1;
+    }
+
+    scan->finish = 0;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_integer(void *data, long long n)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    if (scan->depth == 2 && scan->top == NGX_LLM_GATEWAY_HF_KEY_USAGE) {
+        if (scan->usage == NGX_LLM_GATEWAY_HF_KEY_PROMPT) {
+            scan->ctx->prompt_tokens = n;
+
+        } else if (scan->usage == NGX_LLM_GATEWAY_HF_KEY_COMPLETION) {
+            scan->ctx->completion_tokens = n;
+        }
+    }
+
+    scan->finish = 0;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_null(void *data)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    if (scan->finish && scan->depth == 3) {
+        scan->rewrite = 1;
+    }
+
+    scan->finish = 0;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_other(void *data)
+{
+    ngx_llm_gateway_hf_scan_t *scan = data;
+
+    scan->finish = 0;
+
+    return 1;
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_bool(void *data, int b)
+{
+    return ngx_llm_gateway_hf_scan_other(data);
+}
+
+
+static int
+ngx_llm_gateway_hf_scan_double(void *data, double d)
+{
+    return ngx_llm_gateway_hf_scan_other(data);
 }

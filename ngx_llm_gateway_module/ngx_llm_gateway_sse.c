@@ -73,7 +73,7 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     u_char *p, size_t len, ngx_llm_gateway_sse_handler_pt handler,
     void *data)
 {
-    u_char     *last, *eol;
+    u_char     *last, *eol, *cr;
     ngx_int_t   rc;
 
     last = p + len;
@@ -89,10 +89,16 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
             }
         }
 
-        for (eol = p; eol < last; eol++) {
-            if (*eol == '\n' || *eol == '\r') {
-                break;
-            }
+        /* lines end in "\n", "\r\n" or "\r": memchr is vectorised */
+
+        eol = memchr(p, '\n', last - p);
+        cr = memchr(p, '\r', (eol ? eol : last) - p);
+
+        if (cr) {
+            eol = cr;
+
+        } else if (eol == NULL) {
+            eol = last;
         }
 
         if (eol == last) {

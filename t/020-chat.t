@@ -260,7 +260,7 @@ POST /v1/chat/completions
 --- request eval
 "POST /v1/chat/completions\n{\"model\":\"a/b\",\x00\"messages\":[]}"
 --- error_code: 400
---- response_body_like: NUL byte in JSON
+--- response_body_like: lexical error: invalid char in json text
 
 
 
