@@ -22,9 +22,9 @@ typedef struct {
     ngx_pool_t                     *pool;
     yajl_val                        root;
     ngx_uint_t                      depth;
+    ngx_array_t                     frames;    /* json_frame_t */
     unsigned                        too_deep:1;
     unsigned                        nomem:1;
-    ngx_llm_gateway_json_frame_t    frames[NGX_LLM_GATEWAY_JSON_MAX_DEPTH];
 } ngx_llm_gateway_json_builder_t;
 
 
@@ -147,6 +147,15 @@ ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
     }
 
     b->pool = pool;
+
+    /* requests are a few levels deep: frames grow on demand */
+
+    if (ngx_array_init(&b->frames, pool, 8,
+                       sizeof(ngx_llm_gateway_json_frame_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
 
     ngx_llm_gateway_json_pool_funcs(&afs, pool);
 
@@ -280,7 +289,7 @@ ngx_llm_gateway_json_node(ngx_llm_gateway_json_builder_t *b, yajl_type type)
         return v;
     }
 
-    f = &b->frames[b->depth - 1];
+    f = (ngx_llm_gateway_json_frame_t *) b->frames.elts + b->depth - 1;
 
     if (ngx_array_push(&f->values) == NULL) {
         b->nomem = 1;
@@ -403,7 +412,14 @@ ngx_llm_gateway_json_open(ngx_llm_gateway_json_builder_t *b, yajl_type type)
         return 0;
     }
 
-    f = &b->frames[b->depth++];
+    if (b->depth == b->frames.nelts) {
+        if (ngx_array_push(&b->frames) == NULL) {
+            b->nomem = 1;
+            return 0;
+        }
+    }
+
+    f = (ngx_llm_gateway_json_frame_t *) b->frames.elts + b->depth++;
     f->node = v;
 
     if (ngx_array_init(&f->values, b->pool, 8, sizeof(yajl_val)) != NGX_OK
@@ -433,7 +449,7 @@ ngx_llm_gateway_json_on_key(void *ctx, const unsigned char *key, size_t len)
     ngx_llm_gateway_json_frame_t     *f;
     ngx_llm_gateway_json_builder_t   *b = ctx;
 
-    f = &b->frames[b->depth - 1];
+    f = (ngx_llm_gateway_json_frame_t *) b->frames.elts + b->depth - 1;
 
     k = ngx_array_push(&f->keys);
     if (k == NULL) {
@@ -457,7 +473,7 @@ ngx_llm_gateway_json_on_end_map(void *ctx)
     ngx_llm_gateway_json_frame_t    *f;
     ngx_llm_gateway_json_builder_t  *b = ctx;
 
-    f = &b->frames[--b->depth];
+    f = (ngx_llm_gateway_json_frame_t *) b->frames.elts + --b->depth;
 
     f->node->u.object.keys = f->keys.elts;
     f->node->u.object.values = f->values.elts;
@@ -480,7 +496,7 @@ ngx_llm_gateway_json_on_end_array(void *ctx)
     ngx_llm_gateway_json_frame_t    *f;
     ngx_llm_gateway_json_builder_t  *b = ctx;
 
-    f = &b->frames[--b->depth];
+    f = (ngx_llm_gateway_json_frame_t *) b->frames.elts + --b->depth;
 
     f->node->u.array.values = f->values.elts;
     f->node->u.array.len = f->values.nelts;

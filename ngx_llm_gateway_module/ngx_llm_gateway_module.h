@@ -242,6 +242,7 @@ typedef struct {
     u_char                           *raw;       /* lines not SSE fields */
     size_t                            raw_len;
     size_t                            raw_size;
+    ngx_str_t                         pending;   /* data, in the input */
     unsigned                          has_data:1;
     unsigned                          skip_lf:1;
 } ngx_llm_gateway_sse_t;

@@ -435,27 +435,37 @@ ngx_llm_gateway_hf_process_response(ngx_llm_gateway_ctx_t *ctx,
 
 /*
  * Where "name" is a key in compact or spaced JSON, the position of its
- * value; NULL if absent.  A cheap scan (memmem is vectorised; JSON keys
- * are case-sensitive): most stream events need nothing more than this to
- * be relayed unchanged.
+ * value; NULL if absent.  The search runs from the end: in a chunk,
+ * finish_reason and usage are the last keys.  A key's quotes are never
+ * escaped, so text inside a string value cannot match.
  */
 
 static u_char *
 ngx_llm_gateway_hf_field(u_char *p, u_char *last, char *name, size_t len)
 {
-    p = memmem(p, last - p, name, len);
+    u_char  *q;
 
-    if (p == NULL) {
+    if ((size_t) (last - p) < len) {
         return NULL;
     }
 
-    p += len;
-
-    while (p < last && (*p == ' ' || *p == ':' || *p == '\t')) {
-        p++;
+    for (q = last - len; q >= p; q--) {
+        if (*q == '"' && ngx_memcmp(q, name, len) == 0) {
+            break;
+        }
     }
 
-    return p < last ? p : NULL;
+    if (q < p) {
+        return NULL;
+    }
+
+    q += len;
+
+    while (q < last && (*q == ' ' || *q == ':' || *q == '\t')) {
+        q++;
+    }
+
+    return q < last ? q : NULL;
 }
 
 
@@ -463,9 +473,10 @@ static ngx_int_t
 ngx_llm_gateway_hf_process_event(ngx_llm_gateway_ctx_t *ctx,
     ngx_str_t *event, ngx_str_t *data)
 {
-    u_char                   *p, *q, *last, *buf;
+    u_char                   *p, *q, *f, *last, *buf;
     yajl_val                  root, e;
     ngx_str_t                *mapped, json;
+    ngx_uint_t                is_error;
     ngx_llm_gateway_error_t   err;
 
     if (data->len == 6 && ngx_strncmp(data->data, "[DONE]", 6) == 0) {
@@ -475,15 +486,31 @@ ngx_llm_gateway_hf_process_event(ngx_llm_gateway_ctx_t *ctx,
 
     last = data->data + data->len;
 
-    /* an error event, or usage: worth a full parse */
+    /*
+     * Most events are content deltas with "finish_reason":null: one
+     * search tells them apart.  An error is an object whose first key is
+     * "error"; usage comes in the finish chunk or in a chunk of its own
+     * without choices, so only events with a finish_reason other than
+     * null, or with none, are looked at for it.
+     */
 
-    p = ngx_llm_gateway_hf_field(data->data, last, "\"error\"", 7);
-    q = ngx_llm_gateway_hf_field(data->data, last, "\"usage\"", 7);
+    for (p = data->data; p < last && (*p == ' ' || *p == '\t'); p++) {
+        /* void */
+    }
 
-    if ((event->len == 5 && ngx_strncmp(event->data, "error", 5) == 0)
-        || (p && (*p == '{' || *p == '"'))
-        || (q && *q == '{'))
-    {
+    is_error = (event->len == 5
+                && ngx_strncmp(event->data, "error", 5) == 0)
+               || (last - p > 8 && ngx_strncmp(p, "{\"error\"", 8) == 0);
+
+    f = ngx_llm_gateway_hf_field(data->data, last, "\"finish_reason\"", 15);
+
+    q = NULL;
+
+    if (!is_error && (f == NULL || *f != 'n')) {
+        q = ngx_llm_gateway_hf_field(data->data, last, "\"usage\"", 7);
+    }
+
+    if (is_error || (q && *q == '{')) {
         root = ngx_llm_gateway_json_parse(ctx->pool, data->data, data->len,
                                           NULL, 0);
 
@@ -521,7 +548,7 @@ ngx_llm_gateway_hf_process_event(ngx_llm_gateway_ctx_t *ctx,
 
     /* finish_reason spelled differently: splice the OpenAI value in */
 
-    p = ngx_llm_gateway_hf_field(data->data, last, "\"finish_reason\"", 15);
+    p = f;
 
     if (p && *p == '"') {
         for (q = p + 1; q < last && *q != '"'; q++) {

@@ -21,8 +21,10 @@
 static ngx_int_t ngx_llm_gateway_sse_grow(ngx_pool_t *pool, u_char **buf,
     size_t *size, size_t used, size_t need, size_t max);
 static ngx_int_t ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse,
-    ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_pool_t *pool, u_char *p, size_t len, ngx_uint_t direct,
     ngx_llm_gateway_sse_handler_pt handler, void *data);
+static ngx_int_t ngx_llm_gateway_sse_keep(ngx_llm_gateway_sse_t *sse,
+    ngx_pool_t *pool);
 
 
 static ngx_int_t
@@ -113,7 +115,7 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
             ngx_memcpy(sse->line + sse->line_len, p, eol - p);
             sse->line_len += eol - p;
 
-            return NGX_OK;
+            break;
         }
 
         if (*eol == '\r') {
@@ -131,11 +133,11 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
             sse->line_len += eol - p;
 
             rc = ngx_llm_gateway_sse_line(sse, pool, sse->line,
-                                          sse->line_len, handler, data);
+                                          sse->line_len, 0, handler, data);
             sse->line_len = 0;
 
         } else {
-            rc = ngx_llm_gateway_sse_line(sse, pool, p, eol - p,
+            rc = ngx_llm_gateway_sse_line(sse, pool, p, eol - p, 1,
                                           handler, data);
         }
 
@@ -145,6 +147,35 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
 
         p = eol + 1;
     }
+
+    /* the input buffer goes back to the upstream: keep what is pending */
+
+    return ngx_llm_gateway_sse_keep(sse, pool);
+}
+
+
+/* a data line seen in place becomes a copy */
+
+static ngx_int_t
+ngx_llm_gateway_sse_keep(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool)
+{
+    ngx_int_t  rc;
+
+    if (sse->pending.data == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_llm_gateway_sse_grow(pool, &sse->data, &sse->data_size, 0,
+                                  sse->pending.len + 2, sse->max);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memcpy(sse->data, sse->pending.data, sse->pending.len);
+    sse->data_len = sse->pending.len;
+    sse->data[sse->data_len++] = '\n';
+
+    ngx_str_null(&sse->pending);
 
     return NGX_OK;
 }
@@ -163,7 +194,7 @@ ngx_llm_gateway_sse_flush(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     ngx_int_t  rc;
 
     if (sse->line_len) {
-        rc = ngx_llm_gateway_sse_line(sse, pool, sse->line, sse->line_len,
+        rc = ngx_llm_gateway_sse_line(sse, pool, sse->line, sse->line_len, 0,
                                       handler, data);
         sse->line_len = 0;
 
@@ -172,14 +203,14 @@ ngx_llm_gateway_sse_flush(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
         }
     }
 
-    return ngx_llm_gateway_sse_line(sse, pool, NULL, 0, handler, data);
+    return ngx_llm_gateway_sse_line(sse, pool, NULL, 0, 0, handler, data);
 }
 
 
 static ngx_int_t
 ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
-    u_char *p, size_t len, ngx_llm_gateway_sse_handler_pt handler,
-    void *data)
+    u_char *p, size_t len, ngx_uint_t direct,
+    ngx_llm_gateway_sse_handler_pt handler, void *data)
 {
     u_char     *colon, *value;
     size_t      vlen, flen;
@@ -195,9 +226,23 @@ ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
             return NGX_OK;
         }
 
-        payload.data = sse->data;
-        payload.len = sse->data_len ? sse->data_len - 1 : 0;
-        sse->data[payload.len] = '\0';
+        if (sse->pending.data) {
+
+            /*
+             * One data line, still in the input buffer: no copy.  The
+             * line end after it was parsed already and becomes the NUL
+             * that JSON parsers want.
+             */
+
+            payload = sse->pending;
+            payload.data[payload.len] = '\0';
+            ngx_str_null(&sse->pending);
+
+        } else {
+            payload.data = sse->data;
+            payload.len = sse->data_len ? sse->data_len - 1 : 0;
+            sse->data[payload.len] = '\0';
+        }
 
         event = sse->event;
 
@@ -254,6 +299,22 @@ ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     }
 
     if (flen == 4 && ngx_strncmp(p, "data", 4) == 0) {
+
+        if (direct && !sse->has_data) {
+            if (vlen + 2 > sse->max) {
+                return NGX_DECLINED;
+            }
+
+            sse->pending.data = value;
+            sse->pending.len = vlen;
+            sse->has_data = 1;
+            return NGX_OK;
+        }
+
+        rc = ngx_llm_gateway_sse_keep(sse, pool);
+        if (rc != NGX_OK) {
+            return rc;
+        }
 
         /* one byte more for "\n" and one for the NUL yajl needs */
 
