@@ -175,7 +175,8 @@ EOF
 
 # the mock: the static handler refuses POST with 405, and error_page
 # serves the same URI as a GET with status 200, so every POST gets the
-# fixture's bytes (Content-Length, from the open file cache)
+# fixture's bytes (chat: with Content-Length, from the open file cache;
+# stream: chunked, as event streams are)
 mkdir -p "$WORK/mock/html/v1/chat" "$WORK/mock/html/stream/v1/chat"
 cp "$FIXTURES/openai_chat_response.json" "$WORK/mock/html/v1/chat/completions"
 cp "$FIXTURES/openai_stream_text.sse" "$WORK/mock/html/stream/v1/chat/completions"
@@ -199,10 +200,15 @@ $(common_http)
             error_page    405 =200 \$uri;
         }
 
+        # an event stream has no length: real SSE upstreams answer with
+        # chunked transfer encoding, and so does this one (the SSI filter
+        # drops the file's Content-Length; the fixture has no SSI commands)
         location = /stream/v1/chat/completions {
             default_type  text/event-stream;
             add_header    Cache-Control  no-cache;
             error_page    405 =200 \$uri;
+            ssi           on;
+            ssi_types     text/event-stream;
         }
     }
 }
