@@ -13,6 +13,9 @@
 #   @RESOLVER@        first nameserver of /etc/resolv.conf
 #   @HF_KEYS@         key=... for each key in $HF_TOKEN / $HF_TOKENS
 #   @HF_ROUTER_URL@   $HF_ROUTER_URL, default https://router.huggingface.co
+#   @GEMINI_KEYS@     key=... for each key in $GEMINI_API_KEY / $GEMINI_API_KEYS
+#   @GEMINI_URL@      $GEMINI_URL, default
+#                     https://generativelanguage.googleapis.com
 #   @GATEWAY_AUTH@    token=... for each token in $GATEWAY_TOKENS, or off
 set -euo pipefail
 
@@ -40,6 +43,9 @@ params() {  # params PREFIX LIST -> "PREFIX=a" "PREFIX=b"
 hf_keys=$(params key "${HF_TOKEN:-} ${HF_TOKENS:-}" HF_TOKEN)
 [ -n "$hf_keys" ] || hf_keys='key='
 
+gemini_keys=$(params key "${GEMINI_API_KEY:-} ${GEMINI_API_KEYS:-}" GEMINI_API_KEY)
+[ -n "$gemini_keys" ] || gemini_keys='key='
+
 auth=$(params token "${GATEWAY_TOKENS:-}" GATEWAY_TOKENS)
 [ -n "$auth" ] || auth=off
 
@@ -51,6 +57,8 @@ esac
 
 hf_url=${HF_ROUTER_URL:-https://router.huggingface.co}
 check "$hf_url" HF_ROUTER_URL
+gemini_url=${GEMINI_URL:-https://generativelanguage.googleapis.com}
+check "$gemini_url" GEMINI_URL
 port=${PORT:-8080}
 check "$port" PORT
 listen=${LISTEN:-127.0.0.1}
@@ -65,5 +73,7 @@ sed -e "s|@MODULE@|$module|g" \
     -e "s|@RESOLVER@|$resolver|g" \
     -e "s|@HF_ROUTER_URL@|$hf_url|g" \
     -e "s|@HF_KEYS@|$hf_keys|g" \
+    -e "s|@GEMINI_URL@|$gemini_url|g" \
+    -e "s|@GEMINI_KEYS@|$gemini_keys|g" \
     -e "s|@GATEWAY_AUTH@|$auth|g" \
     "$template" > "$output"
