@@ -24,6 +24,8 @@ static ngx_int_t ngx_llm_gateway_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_llm_gateway_chat_start(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
+static ngx_int_t ngx_llm_gateway_dispatch(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_uint_t kind);
 
 
 ngx_llm_gateway_ctx_t *
@@ -94,6 +96,7 @@ ngx_llm_gateway_handler(ngx_http_request_t *r)
         break;
 
     case NGX_LLM_GATEWAY_EP_CHAT:
+    case NGX_LLM_GATEWAY_EP_EMBEDDINGS:
         if (r->method != NGX_HTTP_POST) {
             return ngx_llm_gateway_not_allowed(r, "POST, OPTIONS");
         }
@@ -130,7 +133,9 @@ ngx_llm_gateway_handler(ngx_http_request_t *r)
         return ngx_llm_gateway_send_error(r, &err);
     }
 
-    if (ctx->endpoint != NGX_LLM_GATEWAY_EP_CHAT) {
+    if (ctx->endpoint != NGX_LLM_GATEWAY_EP_CHAT
+        && ctx->endpoint != NGX_LLM_GATEWAY_EP_EMBEDDINGS)
+    {
         rc = ngx_http_discard_request_body(r);
 
         if (rc != NGX_OK) {
@@ -219,6 +224,10 @@ ngx_llm_gateway_endpoint(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         return NGX_LLM_GATEWAY_EP_MODELS;
     }
 
+    if (len == 10 && ngx_strncmp(p, "embeddings", 10) == 0) {
+        return NGX_LLM_GATEWAY_EP_EMBEDDINGS;
+    }
+
     if (len > 7 && ngx_strncmp(p, "models/", 7) == 0) {
         ctx->model_id.data = p + 7;
         ctx->model_id.len = len - 7;
@@ -237,6 +246,10 @@ ngx_llm_gateway_endpoint(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 
     if (len > 7 && ngx_strncmp(last - 7, "/health", 7) == 0) {
         return NGX_LLM_GATEWAY_EP_HEALTH;
+    }
+
+    if (len > 11 && ngx_strncmp(last - 11, "/embeddings", 11) == 0) {
+        return NGX_LLM_GATEWAY_EP_EMBEDDINGS;
     }
 
     return NGX_LLM_GATEWAY_EP_UNKNOWN;
@@ -323,7 +336,7 @@ ngx_llm_gateway_info(ngx_http_request_t *r)
         "\"version\":\"" NGX_LLM_GATEWAY_VERSION "\","
         "\"api\":\"openai\","
         "\"endpoints\":[\"POST /v1/chat/completions\",\"GET /v1/models\","
-        "\"GET /v1/models/{model}\",\"GET /health\"]}");
+        "\"GET /v1/models/{model}\",\"POST /v1/embeddings\",\"GET /health\"]}");
 
     return ngx_llm_gateway_send_json(r, NGX_HTTP_OK, &body);
 }
@@ -491,10 +504,10 @@ ngx_llm_gateway_chat_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 {
-    ngx_int_t                        rc;
-    ngx_str_t                        body;
-    ngx_llm_gateway_error_t          err;
-    ngx_llm_gateway_upstream_req_t   req;
+    ngx_int_t                 rc;
+    ngx_str_t                 body, *model;
+    ngx_uint_t                kind;
+    ngx_llm_gateway_error_t   err;
 
     if (ngx_llm_gateway_read_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -502,7 +515,14 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 
     ngx_memzero(&err, sizeof(ngx_llm_gateway_error_t));
 
-    rc = ngx_llm_gateway_chat_parse(ctx, &body, &err);
+    if (ctx->endpoint == NGX_LLM_GATEWAY_EP_EMBEDDINGS) {
+        kind = NGX_LLM_GATEWAY_SR_EMBED;
+        rc = ngx_llm_gateway_embed_parse(ctx, &body, &err);
+
+    } else {
+        kind = NGX_LLM_GATEWAY_SR_CHAT;
+        rc = ngx_llm_gateway_chat_parse(ctx, &body, &err);
+    }
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -512,9 +532,15 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         return ngx_llm_gateway_send_error(r, &err);
     }
 
-    ctx->stream = ctx->chat->stream;
+    if (kind == NGX_LLM_GATEWAY_SR_EMBED) {
+        model = &ctx->embed->model;
 
-    rc = ngx_llm_gateway_route(r, ctx, &err);
+    } else {
+        model = &ctx->chat->model;
+        ctx->stream = ctx->chat->stream;
+    }
+
+    rc = ngx_llm_gateway_route(r, ctx, model, &err);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -523,6 +549,40 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
     if (rc != NGX_OK) {
         return ngx_llm_gateway_send_error(r, &err);
     }
+
+    if (kind == NGX_LLM_GATEWAY_SR_EMBED
+        && ctx->provider->type->embed_request == NULL)
+    {
+        ngx_llm_gateway_error_set(&err, NGX_HTTP_BAD_REQUEST, "",
+                                  "invalid_request_error", "model",
+                                  "model_not_supported");
+
+        err.message.data = ngx_pnalloc(r->pool, 80 + ctx->model.len);
+        if (err.message.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        err.message.len = ngx_sprintf(err.message.data,
+                                      "The model `%V` does not support "
+                                      "embeddings.", &ctx->model)
+                          - err.message.data;
+
+        return ngx_llm_gateway_send_error(r, &err);
+    }
+
+    return ngx_llm_gateway_dispatch(r, ctx, kind);
+}
+
+
+/* a routed request: an upstream key, the provider's request, the trip */
+
+static ngx_int_t
+ngx_llm_gateway_dispatch(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t kind)
+{
+    ngx_int_t                        rc;
+    ngx_llm_gateway_error_t          err;
+    ngx_llm_gateway_upstream_req_t   req;
 
     ctx->key = ngx_llm_gateway_key_pick(ctx->provider);
 
@@ -541,9 +601,16 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 
     ngx_memzero(&req, sizeof(ngx_llm_gateway_upstream_req_t));
 
-    r->connection->log->action = "translating the chat request";
+    r->connection->log->action = "translating the request";
 
-    rc = ctx->provider->type->create_request(ctx, &req);
+    if (kind == NGX_LLM_GATEWAY_SR_EMBED) {
+        rc = ctx->provider->type->embed_request(ctx, &req);
+
+    } else {
+        rc = ctx->provider->type->create_request(ctx, &req);
+    }
+
+    r->connection->log->action = NULL;
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -554,10 +621,7 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         return ngx_llm_gateway_send_error(r, &ctx->error);
     }
 
-    r->connection->log->action = NULL;
-
-    rc = ngx_llm_gateway_upstream_start(r, ctx, ctx->provider,
-                                        NGX_LLM_GATEWAY_SR_CHAT, &req);
+    rc = ngx_llm_gateway_upstream_start(r, ctx, ctx->provider, kind, &req);
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -697,7 +761,7 @@ ngx_llm_gateway_route_name(ngx_llm_gateway_main_conf_t *gmcf, ngx_str_t *name)
 
 ngx_int_t
 ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
-    ngx_llm_gateway_error_t *err)
+    ngx_str_t *model, ngx_llm_gateway_error_t *err)
 {
     u_char                       *p;
     size_t                        len;
@@ -707,7 +771,7 @@ ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_llm_gateway_module);
 
-    name = ctx->chat->model;
+    name = *model;
 
     if (name.len == 0) {
         name = gmcf->default_model;

@@ -53,6 +53,7 @@
 /* what a gateway subrequest is for */
 #define NGX_LLM_GATEWAY_SR_CHAT           1
 #define NGX_LLM_GATEWAY_SR_MODELS         2
+#define NGX_LLM_GATEWAY_SR_EMBED          3
 
 
 typedef struct ngx_llm_gateway_provider_s       ngx_llm_gateway_provider_t;
@@ -217,6 +218,17 @@ typedef struct {
 } ngx_llm_gateway_chat_t;
 
 
+/* the OpenAI embeddings request */
+typedef struct {
+    yajl_val                          root;
+    ngx_str_t                         model;
+    ngx_array_t                       inputs;    /* ngx_str_t */
+    ngx_int_t                         dimensions; /* -1: not given */
+    size_t                            chars;     /* of all inputs */
+    unsigned                          base64:1;
+} ngx_llm_gateway_embed_t;
+
+
 /* an OpenAI-shaped error on its way to the client */
 typedef struct {
     ngx_uint_t                        status;
@@ -300,6 +312,7 @@ struct ngx_llm_gateway_ctx_s {
 
     ngx_uint_t                        endpoint;
     ngx_llm_gateway_chat_t           *chat;
+    ngx_llm_gateway_embed_t          *embed;
     ngx_str_t                         model;          /* as asked */
     ngx_str_t                         upstream_model;
     ngx_llm_gateway_provider_conf_t  *provider;
@@ -349,6 +362,10 @@ struct ngx_llm_gateway_provider_s {
                    ngx_llm_gateway_upstream_req_t *req);
     ngx_int_t  (*process_models)(ngx_llm_gateway_ctx_t *ctx,
                    ngx_str_t *body, ngx_array_t *entries);
+    ngx_int_t  (*embed_request)(ngx_llm_gateway_ctx_t *ctx,
+                   ngx_llm_gateway_upstream_req_t *req);
+    ngx_int_t  (*process_embeddings)(ngx_llm_gateway_ctx_t *ctx,
+                   ngx_str_t *body, ngx_str_t *out);
 };
 
 
@@ -370,11 +387,15 @@ ngx_llm_gateway_ctx_t *ngx_llm_gateway_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_llm_gateway_chat_parse(ngx_llm_gateway_ctx_t *ctx,
     ngx_str_t *body, ngx_llm_gateway_error_t *err);
 
+ngx_int_t ngx_llm_gateway_embed_parse(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body, ngx_llm_gateway_error_t *err);
+
 /* routing and keys */
 ngx_llm_gateway_model_t *ngx_llm_gateway_route_name(
     ngx_llm_gateway_main_conf_t *gmcf, ngx_str_t *name);
 ngx_int_t ngx_llm_gateway_route(ngx_http_request_t *r,
-    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_error_t *err);
+    ngx_llm_gateway_ctx_t *ctx, ngx_str_t *model,
+    ngx_llm_gateway_error_t *err);
 ngx_llm_gateway_key_t *ngx_llm_gateway_key_pick(
     ngx_llm_gateway_provider_conf_t *pcf);
 ngx_int_t ngx_llm_gateway_key_add(ngx_conf_t *cf,

@@ -112,6 +112,12 @@ static ngx_int_t ngx_llm_gateway_gemini_models_request(
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_upstream_req_t *req);
 static ngx_int_t ngx_llm_gateway_gemini_process_models(
     ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body, ngx_array_t *entries);
+static ngx_int_t ngx_llm_gateway_gemini_model_uri(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *uri, const char *method);
+static ngx_int_t ngx_llm_gateway_gemini_embed_request(
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_upstream_req_t *req);
+static ngx_int_t ngx_llm_gateway_gemini_process_embeddings(
+    ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body, ngx_str_t *out);
 static ngx_int_t ngx_llm_gateway_gemini_part_text(ngx_llm_gateway_ctx_t *ctx,
     yajl_val part, ngx_str_t *text, ngx_uint_t *thought);
 static ngx_llm_gateway_gemini_stream_t *ngx_llm_gateway_gemini_state(
@@ -126,7 +132,9 @@ ngx_llm_gateway_provider_t  ngx_llm_gateway_gemini_provider = {
     ngx_llm_gateway_gemini_finish_stream,
     ngx_llm_gateway_gemini_process_error,
     ngx_llm_gateway_gemini_models_request,
-    ngx_llm_gateway_gemini_process_models
+    ngx_llm_gateway_gemini_process_models,
+    ngx_llm_gateway_gemini_embed_request,
+    ngx_llm_gateway_gemini_process_embeddings
 };
 
 
@@ -160,44 +168,24 @@ static ngx_int_t
 ngx_llm_gateway_gemini_create_request(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_upstream_req_t *req)
 {
-    u_char     *p;
     yajl_gen    g;
-    ngx_str_t   model;
     ngx_int_t   rc;
-
-    model = ctx->upstream_model;
-
-    if (model.len > 7 && ngx_strncmp(model.data, "models/", 7) == 0) {
-        model.data += 7;
-        model.len -= 7;
-    }
 
     req->method = NGX_HTTP_POST;
 
-    req->uri.data = ngx_pnalloc(ctx->pool, sizeof("/v1beta/models/") - 1
-                                + model.len * 3
-                                + sizeof(":streamGenerateContent") - 1);
-    if (req->uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(req->uri.data, "/v1beta/models/",
-                   sizeof("/v1beta/models/") - 1);
-    p = (u_char *) ngx_escape_uri(p, model.data, model.len,
-                                  NGX_ESCAPE_URI_COMPONENT);
-
     if (ctx->stream) {
-        p = ngx_cpymem(p, ":streamGenerateContent",
-                       sizeof(":streamGenerateContent") - 1);
         ngx_str_set(&req->args, "alt=sse");
         ngx_str_set(&req->accept, "text/event-stream");
-
-    } else {
-        p = ngx_cpymem(p, ":generateContent",
-                       sizeof(":generateContent") - 1);
     }
 
-    req->uri.len = p - req->uri.data;
+    if (ngx_llm_gateway_gemini_model_uri(ctx, &req->uri,
+                                         ctx->stream
+                                         ? ":streamGenerateContent"
+                                         : ":generateContent")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     g = ngx_llm_gateway_json_gen(ctx->pool);
     if (g == NULL) {
@@ -222,6 +210,43 @@ ngx_llm_gateway_gemini_create_request(ngx_llm_gateway_ctx_t *ctx,
     }
 
     return ngx_llm_gateway_json_take(g, ctx->pool, &req->body);
+}
+
+
+/* "/v1beta/models/{model}{method}", the model escaped for a path */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_model_uri(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *uri,
+    const char *method)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   model;
+
+    model = ctx->upstream_model;
+
+    if (model.len > 7 && ngx_strncmp(model.data, "models/", 7) == 0) {
+        model.data += 7;
+        model.len -= 7;
+    }
+
+    len = ngx_strlen(method);
+
+    uri->data = ngx_pnalloc(ctx->pool, sizeof("/v1beta/models/") - 1
+                                       + model.len * 3 + len);
+    if (uri->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(uri->data, "/v1beta/models/",
+                   sizeof("/v1beta/models/") - 1);
+    p = (u_char *) ngx_escape_uri(p, model.data, model.len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    p = ngx_cpymem(p, method, len);
+
+    uri->len = p - uri->data;
+
+    return NGX_OK;
 }
 
 
@@ -2297,4 +2322,233 @@ ngx_llm_gateway_gemini_process_models(ngx_llm_gateway_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/* ---------------------------------------------------------- embeddings */
+
+
+/* every input in one batchEmbedContents call, in order */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_embed_request(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_upstream_req_t *req)
+{
+    u_char                   *p;
+    yajl_gen                  g;
+    ngx_str_t                 name, *in, *model;
+    ngx_uint_t                i;
+    ngx_llm_gateway_embed_t  *e;
+
+    e = ctx->embed;
+    req->method = NGX_HTTP_POST;
+
+    if (ngx_llm_gateway_gemini_model_uri(ctx, &req->uri,
+                                         ":batchEmbedContents")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* each request names the model as the URL does: "models/{model}" */
+
+    model = &ctx->upstream_model;
+
+    if (model->len > 7 && ngx_strncmp(model->data, "models/", 7) == 0) {
+        name = *model;
+
+    } else {
+        name.len = 7 + model->len;
+        name.data = ngx_pnalloc(ctx->pool, name.len);
+        if (name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(name.data, "models/", 7);
+        ngx_memcpy(p, model->data, model->len);
+    }
+
+    g = ngx_llm_gateway_json_gen(ctx->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || ngx_llm_gateway_json_gen_cstr(g, "requests") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    in = e->inputs.elts;
+
+    for (i = 0; i < e->inputs.nelts; i++) {
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+            || ngx_llm_gateway_json_gen_cstr(g, "model") != NGX_OK
+            || ngx_llm_gateway_json_gen_str(g, &name) != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "content") != NGX_OK
+            || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+            || ngx_llm_gateway_json_gen_cstr(g, "parts") != NGX_OK
+            || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g))
+            || ngx_llm_gateway_gemini_text_part(g, &in[i]) != NGX_OK
+            || !ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
+            || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
+        {
+            return NGX_ERROR;
+        }
+
+        if (e->dimensions > 0
+            && (ngx_llm_gateway_json_gen_cstr(g, "outputDimensionality")
+                != NGX_OK
+                || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g,
+                                                       e->dimensions))))
+        {
+            return NGX_ERROR;
+        }
+
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_llm_gateway_json_take(g, ctx->pool, &req->body);
+}
+
+
+/*
+ * The OpenAI list of embeddings.  base64 is what the Python SDK asks for
+ * by default: the vector as little-endian float32, base64-encoded.
+ * Gemini reports no token usage for embeddings: it is estimated at four
+ * characters a token.
+ */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_process_embeddings(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body, ngx_str_t *out)
+{
+    u_char     *p;
+    float       f;
+    size_t      i, j;
+    int64_t     tokens;
+    yajl_gen    g;
+    yajl_val    root, embs, values, v;
+    uint32_t    bits;
+    ngx_str_t   raw, enc;
+
+    root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
+                                      NULL, 0);
+
+    embs = ngx_llm_gateway_json_get(root, "embeddings");
+
+    if (embs == NULL || !YAJL_IS_ARRAY(embs)
+        || embs->u.array.len != ctx->embed->inputs.nelts)
+    {
+        return NGX_DECLINED;
+    }
+
+    g = ngx_llm_gateway_json_gen(ctx->pool);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || ngx_llm_gateway_json_gen_cstr(g, "object") != NGX_OK
+        || ngx_llm_gateway_json_gen_cstr(g, "list") != NGX_OK
+        || ngx_llm_gateway_json_gen_cstr(g, "data") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < embs->u.array.len; i++) {
+        values = ngx_llm_gateway_json_get(embs->u.array.values[i], "values");
+
+        if (values == NULL || !YAJL_IS_ARRAY(values)) {
+            return NGX_DECLINED;
+        }
+
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+            || ngx_llm_gateway_json_gen_cstr(g, "object") != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "embedding") != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "index") != NGX_OK
+            || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, i))
+            || ngx_llm_gateway_json_gen_cstr(g, "embedding") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!ctx->embed->base64) {
+            if (ngx_llm_gateway_json_gen_value(g, values) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else {
+            raw.len = values->u.array.len * 4;
+            raw.data = ngx_pnalloc(ctx->pool, raw.len ? raw.len : 1);
+            if (raw.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = raw.data;
+
+            for (j = 0; j < values->u.array.len; j++) {
+                v = values->u.array.values[j];
+
+                if (!YAJL_IS_NUMBER(v)) {
+                    return NGX_DECLINED;
+                }
+
+                f = (float) (YAJL_IS_DOUBLE(v) ? YAJL_GET_DOUBLE(v)
+                                               : YAJL_GET_INTEGER(v));
+                ngx_memcpy(&bits, &f, 4);
+
+                *p++ = (u_char) (bits & 0xff);
+                *p++ = (u_char) ((bits >> 8) & 0xff);
+                *p++ = (u_char) ((bits >> 16) & 0xff);
+                *p++ = (u_char) (bits >> 24);
+            }
+
+            enc.data = ngx_pnalloc(ctx->pool,
+                                   ngx_base64_encoded_length(raw.len));
+            if (enc.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_encode_base64(&enc, &raw);
+
+            if (ngx_llm_gateway_json_gen_str(g, &enc) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))) {
+            return NGX_ERROR;
+        }
+    }
+
+    tokens = (ctx->embed->chars + 3) / 4;
+    ctx->prompt_tokens = tokens;
+
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
+        || ngx_llm_gateway_json_gen_cstr(g, "model") != NGX_OK
+        || ngx_llm_gateway_json_gen_str(g, &ctx->model) != NGX_OK
+        || ngx_llm_gateway_json_gen_cstr(g, "usage") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || ngx_llm_gateway_json_gen_cstr(g, "prompt_tokens") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, tokens))
+        || ngx_llm_gateway_json_gen_cstr(g, "total_tokens") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, tokens))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_llm_gateway_json_take(g, ctx->pool, out);
 }

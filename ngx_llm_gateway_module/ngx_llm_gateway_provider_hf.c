@@ -86,7 +86,9 @@ ngx_llm_gateway_provider_t  ngx_llm_gateway_hf_provider = {
     NULL,
     ngx_llm_gateway_hf_process_error,
     ngx_llm_gateway_hf_models_request,
-    ngx_llm_gateway_hf_process_models
+    ngx_llm_gateway_hf_process_models,
+    NULL,
+    NULL
 };
 
 

@@ -1017,3 +1017,152 @@ ngx_llm_gateway_chat_bool(ngx_llm_gateway_ctx_t *ctx, yajl_val root,
                "Invalid type for '%s': expected a boolean, but got another "
                "type instead.", name);
 }
+
+
+/*
+ * POST /v1/embeddings: input is a string or an array of strings (token
+ * arrays are OpenAI-only and refused); encoding_format float or base64.
+ */
+
+ngx_int_t
+ngx_llm_gateway_embed_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
+    ngx_llm_gateway_error_t *err)
+{
+    u_char                   *nl;
+    size_t                    i;
+    yajl_val                  root, v, in;
+    ngx_int_t                 rc, dims;
+    ngx_str_t                *s, fmt;
+    ngx_llm_gateway_embed_t  *e;
+    u_char                    errbuf[256];
+
+    e = ngx_pcalloc(ctx->pool, sizeof(ngx_llm_gateway_embed_t));
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->embed = e;
+    e->dimensions = -1;
+
+    root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
+                                      errbuf, sizeof(errbuf));
+    if (root == NULL) {
+        nl = (u_char *) ngx_strchr(errbuf, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+
+        return ngx_llm_gateway_invalid(ctx, err, NULL, NULL,
+                   "We could not parse the JSON body of your request (%s). "
+                   "The API expects a JSON payload.", errbuf);
+    }
+
+    if (!YAJL_IS_OBJECT(root)) {
+        return ngx_llm_gateway_invalid(ctx, err, "invalid_type", NULL,
+                   "The request body must be a JSON object.");
+    }
+
+    e->root = root;
+
+    v = ngx_llm_gateway_json_get(root, "model");
+
+    if (v && !YAJL_IS_NULL(v)
+        && ngx_llm_gateway_json_str(v, &e->model) != NGX_OK)
+    {
+        return ngx_llm_gateway_invalid(ctx, err, "invalid_type", "model",
+                   "Invalid type for 'model': expected a string.");
+    }
+
+    in = ngx_llm_gateway_json_get(root, "input");
+
+    if (in == NULL || YAJL_IS_NULL(in)) {
+        return ngx_llm_gateway_invalid(ctx, err,
+                   "missing_required_parameter", "input",
+                   "Missing required parameter: 'input'.");
+    }
+
+    if (ngx_array_init(&e->inputs, ctx->pool, 4, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (YAJL_IS_STRING(in)) {
+        s = ngx_array_push(&e->inputs);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_llm_gateway_json_str(in, s);
+
+    } else if (YAJL_IS_ARRAY(in)) {
+        if (in->u.array.len == 0 || in->u.array.len > 2048) {
+            return ngx_llm_gateway_invalid(ctx, err, "invalid_value",
+                       "input", "Invalid 'input': expected between 1 and "
+                       "2048 inputs.");
+        }
+
+        for (i = 0; i < in->u.array.len; i++) {
+            s = ngx_array_push(&e->inputs);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_llm_gateway_json_str(in->u.array.values[i], s)
+                != NGX_OK)
+            {
+                return ngx_llm_gateway_invalid(ctx, err, "invalid_type",
+                           "input", "Invalid 'input': expected a string or "
+                           "an array of strings (token arrays are not "
+                           "supported by this gateway).");
+            }
+        }
+
+    } else {
+        return ngx_llm_gateway_invalid(ctx, err, "invalid_type", "input",
+                   "Invalid type for 'input': expected a string or an "
+                   "array of strings.");
+    }
+
+    s = e->inputs.elts;
+
+    for (i = 0; i < e->inputs.nelts; i++) {
+        if (s[i].len == 0) {
+            return ngx_llm_gateway_invalid(ctx, err, "invalid_value",
+                       "input", "Invalid 'input': an input is an empty "
+                       "string.");
+        }
+
+        e->chars += s[i].len;
+    }
+
+    v = ngx_llm_gateway_json_get(root, "encoding_format");
+
+    if (v && !YAJL_IS_NULL(v)) {
+        if (ngx_llm_gateway_json_str(v, &fmt) != NGX_OK
+            || !((fmt.len == 5 && ngx_strncmp(fmt.data, "float", 5) == 0)
+                 || (fmt.len == 6 && ngx_strncmp(fmt.data, "base64", 6)
+                                     == 0)))
+        {
+            return ngx_llm_gateway_invalid(ctx, err, "invalid_value",
+                       "encoding_format", "Invalid 'encoding_format': "
+                       "expected 'float' or 'base64'.");
+        }
+
+        e->base64 = (fmt.len == 6);
+    }
+
+    dims = NGX_CONF_UNSET;
+
+    rc = ngx_llm_gateway_chat_integer(ctx, root, "dimensions", 1, 65536,
+                                      &dims, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (dims != NGX_CONF_UNSET) {
+        e->dimensions = dims;
+    }
+
+    return NGX_OK;
+}

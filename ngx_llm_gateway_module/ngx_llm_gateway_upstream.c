@@ -384,7 +384,12 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
 
     r->connection->log->action = "translating the upstream response";
 
-    rc = srctx->provider->type->process_response(ctx, &body, &out);
+    if (srctx->kind == NGX_LLM_GATEWAY_SR_EMBED) {
+        rc = srctx->provider->type->process_embeddings(ctx, &body, &out);
+
+    } else {
+        rc = srctx->provider->type->process_response(ctx, &body, &out);
+    }
 
     r->connection->log->action = NULL;
 

@@ -357,3 +357,64 @@ POST /v1/chat/completions
  '"path": "/v1beta/models",\s*"query": "pageSize=1000"']
 --- response_body_unlike eval
 ['"id":"(?:text-)?embedding', 'xxx']
+
+
+
+=== TEST 24: embeddings, as floats, in input order
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/embeddings
+{"model":"gemini-embedding-001","input":["Rust values memory safety.","Streaming responses.","Embeddings turn text into vectors."],"encoding_format":"float"}
+--- response_body chomp
+{"object":"list","data":[{"object":"embedding","index":0,"embedding":[-0.004573147,0.024121864,0.013368384,-0.06754006,0.0010025188,0.0031317654,-0.012204367,-0.012131718]},{"object":"embedding","index":1,"embedding":[0.032925334,0.015221783,-0.014557821,-0.07597182,0.0040149447,0.026111083,-0.004821066,0.008611795]},{"object":"embedding","index":2,"embedding":[-0.02085067,0.0017141314,0.0004357969,-0.069645725,0.010318999,0.002196431,-0.007112807,0.01681884]}],"model":"gemini-embedding-001","usage":{"prompt_tokens":20,"total_tokens":20}}
+
+
+
+=== TEST 25: base64 is little-endian float32, as the Python SDK decodes it
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/embeddings
+{"model":"gemini-embedding-001","input":"hello","encoding_format":"base64"}
+--- response_body eval
+use MIME::Base64 qw(encode_base64);
+my $b = encode_base64(pack("f<*", -0.004573147, 0.024121864, 0.013368384, -0.06754006,
+                           0.0010025188, 0.0031317654, -0.012204367, -0.012131718), "");
+qq{{"object":"list","data":[{"object":"embedding","index":0,"embedding":"$b"}],"model":"gemini-embedding-001","usage":{"prompt_tokens":2,"total_tokens":2}}}
+
+
+
+=== TEST 26: what Gemini receives for embeddings
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/embeddings
+{\"model\":\"gemini-embedding-001\",\"input\":[\"a b\",\"c\"],\"dimensions\":4}",
+"GET /_mock/last"]
+--- response_body_like eval
+['^\{"object":"list","data":\[\{"object":"embedding","index":0,"embedding":\[-0.004573147,0.024121864,0.013368384,-0.06754006\]\},',
+ quotemeta(q{"path": "/v1beta/models/gemini-embedding-001:batchEmbedContents"}) . '.*'
+ . quotemeta(q{"body": "{\"requests\":[{\"model\":\"models/gemini-embedding-001\",\"content\":{\"parts\":[{\"text\":\"a b\"}]},\"outputDimensionality\":4},{\"model\":\"models/gemini-embedding-001\",\"content\":{\"parts\":[{\"text\":\"c\"}]},\"outputDimensionality\":4}]}"})]
+
+
+
+=== TEST 27: embeddings requests the gateway refuses
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/embeddings\n{\"model\":\"gemini-embedding-001\"}",
+ "POST /v1/embeddings\n{\"model\":\"gemini-embedding-001\",\"input\":\"\"}",
+ "POST /v1/embeddings\n{\"model\":\"gemini-embedding-001\",\"input\":[[1,2,3]]}",
+ "POST /v1/embeddings\n{\"model\":\"gemini-embedding-001\",\"input\":\"x\",\"encoding_format\":\"int8\"}",
+ "POST /v1/embeddings\n{\"model\":\"meta-llama/Llama-3.1-8B-Instruct\",\"input\":\"x\"}",
+ "GET /v1/embeddings"]
+--- error_code eval
+[400, 400, 400, 400, 400, 405]
+--- response_body_like eval
+['"param":"input","code":"missing_required_parameter"',
+ '"param":"input","code":"invalid_value"',
+ 'token arrays are not supported',
+ '"param":"encoding_format","code":"invalid_value"',
+ '"message":"The model `meta-llama/Llama-3.1-8B-Instruct` does not support embeddings.","type":"invalid_request_error","param":"model","code":"model_not_supported"',
+ '"code":"method_not_allowed"']
