@@ -156,7 +156,8 @@ run: build
 # ---------------------------------------------------------------- tests
 
 npm-deps: | deps
-	@if [ ! -d $(NPM_DIR)/node_modules/openai ]; then \
+	@if ! cmp -s t/js/package.json $(NPM_DIR)/package.json \
+	   || [ ! -d $(NPM_DIR)/node_modules ]; then \
 	    mkdir -p $(NPM_DIR) && cp t/js/package.json $(NPM_DIR)/ && \
 	    cd $(NPM_DIR) && npm install --no-audit --no-fund --loglevel=error; \
 	fi

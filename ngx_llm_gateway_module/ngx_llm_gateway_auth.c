@@ -12,13 +12,11 @@
 #include "ngx_llm_gateway_module.h"
 
 
-static ngx_table_elt_t *ngx_llm_gateway_header_in(ngx_http_request_t *r,
-    char *name, size_t len);
 static ngx_int_t ngx_llm_gateway_header_out(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
 
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_llm_gateway_header_in(ngx_http_request_t *r, char *name, size_t len)
 {
     ngx_uint_t        i;

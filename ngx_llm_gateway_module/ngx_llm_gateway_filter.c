@@ -32,6 +32,10 @@ static ngx_int_t ngx_llm_gateway_capture(ngx_http_request_t *r,
 static ngx_int_t ngx_llm_gateway_relay(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx,
     ngx_chain_t *in);
+static ngx_int_t ngx_llm_gateway_native_header(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
+static ngx_int_t ngx_llm_gateway_relay_raw(ngx_http_request_t *r,
+    ngx_llm_gateway_sr_ctx_t *srctx, ngx_chain_t *in);
 static ngx_int_t ngx_llm_gateway_error_page(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_error_page_body(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_chain_t *in);
@@ -121,6 +125,10 @@ ngx_llm_gateway_sr_header(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     r->header_sent = 1;
 
+    if (srctx->kind == NGX_LLM_GATEWAY_SR_NATIVE) {
+        return ngx_llm_gateway_native_header(r, ctx, srctx);
+    }
+
     if (srctx->kind == NGX_LLM_GATEWAY_SR_CHAT
         && ctx->stream
         && srctx->status >= 200 && srctx->status < 300
@@ -147,6 +155,79 @@ ngx_llm_gateway_sr_header(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Native pass-through: the client gets the upstream's status and body as
+ * they are, streamed if the upstream streams.
+ */
+
+static ngx_int_t
+ngx_llm_gateway_native_header(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx)
+{
+    ngx_int_t            rc;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *mr;
+
+    mr = r->main;
+
+    srctx->raw = 1;
+
+    if (r->upstream) {
+        r->upstream->buffering = 0;
+    }
+
+    ctx->own_output = 1;
+    ctx->header_sent = 1;
+
+    mr->headers_out.status = r->headers_out.status;
+    mr->headers_out.content_type = r->headers_out.content_type;
+    mr->headers_out.content_type_len = r->headers_out.content_type_len;
+    mr->headers_out.content_type_lowcase = NULL;
+    mr->headers_out.content_length_n = r->headers_out.content_length_n;
+
+    if (srctx->retry_after) {
+        h = ngx_list_push(&mr->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->value.data = ngx_pnalloc(mr->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.len = ngx_sprintf(h->value.data, "%T", srctx->retry_after)
+                       - h->value.data;
+    }
+
+    rc = ngx_http_send_header(mr);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_relay_raw(ngx_http_request_t *r,
+    ngx_llm_gateway_sr_ctx_t *srctx, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf || cl->buf->last_in_chain) {
+            srctx->last = 1;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
 }
 
 
@@ -224,6 +305,10 @@ ngx_llm_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (srctx == NULL || srctx->sr != r) {
         return ngx_http_next_body_filter(r, in);
+    }
+
+    if (srctx->raw) {
+        return ngx_llm_gateway_relay_raw(r, srctx, in);
     }
 
     if (srctx->stream) {

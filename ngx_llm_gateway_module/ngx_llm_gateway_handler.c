@@ -20,8 +20,6 @@ static ngx_int_t ngx_llm_gateway_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_info(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_health(ngx_http_request_t *r);
 static void ngx_llm_gateway_chat_body_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_llm_gateway_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_llm_gateway_chat_start(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
 static ngx_int_t ngx_llm_gateway_dispatch(ngx_http_request_t *r,
@@ -635,7 +633,7 @@ ngx_llm_gateway_dispatch(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
 /* the body in one piece: in memory, or read back from its temp file */
 
-static ngx_int_t
+ngx_int_t
 ngx_llm_gateway_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;

@@ -67,6 +67,13 @@ static ngx_command_t  ngx_llm_gateway_commands[] = {
       0,
       NULL },
 
+    { ngx_string("llm_gateway_gemini_native"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_llm_gateway_gemini_native,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("llm_gateway_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_llm_gateway_auth_directive,

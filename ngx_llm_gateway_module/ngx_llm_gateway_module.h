@@ -54,6 +54,7 @@
 #define NGX_LLM_GATEWAY_SR_CHAT           1
 #define NGX_LLM_GATEWAY_SR_MODELS         2
 #define NGX_LLM_GATEWAY_SR_EMBED          3
+#define NGX_LLM_GATEWAY_SR_NATIVE         4
 
 
 typedef struct ngx_llm_gateway_provider_s       ngx_llm_gateway_provider_t;
@@ -123,6 +124,7 @@ typedef struct {
     ngx_array_t                      *tokens;    /* digests; NULL: off */
     ngx_array_t                      *cors;      /* ngx_str_t origins */
     size_t                            buffer_size;
+    ngx_llm_gateway_provider_conf_t  *native;    /* gemini_native */
     ngx_uint_t                        auth_set;  /* unsigned auth_set:1 */
 } ngx_llm_gateway_loc_conf_t;
 
@@ -279,6 +281,7 @@ typedef struct {
     ngx_str_t                         args;
     ngx_str_t                         body;
     ngx_str_t                         accept;
+    ngx_str_t                         content_type;
 } ngx_llm_gateway_upstream_req_t;
 
 
@@ -298,6 +301,7 @@ typedef struct {
     size_t                            body_size;
 
     unsigned                          stream:1;  /* relaying SSE */
+    unsigned                          raw:1;     /* relaying bytes */
     unsigned                          done:1;
     unsigned                          last:1;    /* saw end of body */
     unsigned                          overflow:1;
@@ -335,6 +339,7 @@ struct ngx_llm_gateway_ctx_s {
     ngx_llm_gateway_error_t           error;          /* translators' */
 
     unsigned                          stream:1;
+    unsigned                          native:1;       /* pass-through */
     unsigned                          own_output:1;   /* handler writes */
     unsigned                          header_sent:1;  /* main headers */
     unsigned                          stream_done:1;  /* [DONE] seen */
@@ -382,6 +387,16 @@ ngx_int_t ngx_llm_gateway_send_error(ngx_http_request_t *r,
 void ngx_llm_gateway_error_set(ngx_llm_gateway_error_t *err,
     ngx_uint_t status, char *message, char *type, char *param, char *code);
 ngx_llm_gateway_ctx_t *ngx_llm_gateway_get_ctx(ngx_http_request_t *r);
+
+/* native pass-through */
+char *ngx_llm_gateway_gemini_native(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_llm_gateway_native_handler(ngx_http_request_t *r);
+ngx_int_t ngx_llm_gateway_native_done(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
+ngx_int_t ngx_llm_gateway_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_table_elt_t *ngx_llm_gateway_header_in(ngx_http_request_t *r,
+    char *name, size_t len);
 
 /* request parsing */
 ngx_int_t ngx_llm_gateway_chat_parse(ngx_llm_gateway_ctx_t *ctx,

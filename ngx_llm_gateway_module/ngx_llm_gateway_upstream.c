@@ -172,7 +172,12 @@ ngx_llm_gateway_upstream_headers(ngx_http_request_t *r,
     }
 
     if (req->method == NGX_HTTP_POST) {
-        ngx_str_set(&value, "application/json");
+        if (req->content_type.len) {
+            value = req->content_type;
+
+        } else {
+            ngx_str_set(&value, "application/json");
+        }
 
         if (ngx_llm_gateway_add_header(sr, &headers, "Content-Type", &value)
             != NGX_OK)
@@ -301,7 +306,10 @@ ngx_llm_gateway_chat_resume(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    if (ctx->header_sent) {
+    if (ctx->native) {
+        rc = ngx_llm_gateway_native_done(r, ctx, srctx);
+
+    } else if (ctx->header_sent) {
         rc = ngx_llm_gateway_stream_finish(r, ctx, srctx);
 
     } else {
