@@ -24,6 +24,10 @@ static ngx_int_t ngx_llm_gateway_chat_start(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
 static ngx_int_t ngx_llm_gateway_dispatch(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_uint_t kind);
+#if (NGX_PCRE)
+static ngx_int_t ngx_llm_gateway_route_captures(ngx_http_request_t *r,
+    ngx_llm_gateway_model_t *m, ngx_str_t *name, ngx_str_t *out);
+#endif
 
 
 ngx_llm_gateway_ctx_t *
@@ -806,6 +810,10 @@ ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     }
 
     ctx->provider = found->provider;
+    ctx->route = found;
+    ctx->safety = found->safety.data ? found->safety : gmcf->gemini_safety;
+    ctx->links = (found->links != NGX_CONF_UNSET) ? found->links
+                                                  : gmcf->gemini_links;
 
     /* a suffix is the part after the configured name, if any */
 
@@ -818,6 +826,19 @@ ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     if (found->upstream.len == 0) {
         ctx->upstream_model = name;
+
+#if (NGX_PCRE)
+    } else if (found->is_regex
+               && ngx_strlchr(found->upstream.data,
+                              found->upstream.data + found->upstream.len, '$'))
+    {
+        if (ngx_llm_gateway_route_captures(r, found, &name,
+                                           &ctx->upstream_model)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+#endif
 
     } else {
         len = found->upstream.len + suffix.len;
@@ -840,3 +861,72 @@ ngx_llm_gateway_route(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     return NGX_OK;
 }
+
+
+#if (NGX_PCRE)
+
+/* upstream=$1: the regex's captures in the upstream name */
+
+static ngx_int_t
+ngx_llm_gateway_route_captures(ngx_http_request_t *r,
+    ngx_llm_gateway_model_t *m, ngx_str_t *name, ngx_str_t *out)
+{
+    int         captures[30];
+    u_char     *p, *q, *last;
+    size_t      len;
+    ngx_int_t   n, rc;
+
+    rc = ngx_regex_exec(m->regex, name, captures, 30);
+
+    if (rc <= 0) {
+        *out = m->upstream;
+        return NGX_OK;
+    }
+
+    len = 0;
+    last = m->upstream.data + m->upstream.len;
+
+    for (p = m->upstream.data; p < last; p++) {
+        if (*p == '$' && p + 1 < last && p[1] >= '1' && p[1] <= '9') {
+            n = p[1] - '0';
+
+            if (n < rc) {
+                len += captures[n * 2 + 1] - captures[n * 2];
+            }
+
+            p++;
+            continue;
+        }
+
+        len++;
+    }
+
+    out->data = ngx_pnalloc(r->pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    q = out->data;
+
+    for (p = m->upstream.data; p < last; p++) {
+        if (*p == '$' && p + 1 < last && p[1] >= '1' && p[1] <= '9') {
+            n = p[1] - '0';
+
+            if (n < rc) {
+                q = ngx_cpymem(q, name->data + captures[n * 2],
+                               captures[n * 2 + 1] - captures[n * 2]);
+            }
+
+            p++;
+            continue;
+        }
+
+        *q++ = *p;
+    }
+
+    out->len = q - out->data;
+
+    return NGX_OK;
+}
+
+#endif

@@ -13,6 +13,7 @@
 
 static ngx_int_t ngx_llm_gateway_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_llm_gateway_postconfiguration(ngx_conf_t *cf);
+static char *ngx_llm_gateway_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_llm_gateway_create_main_conf(ngx_conf_t *cf);
 static void *ngx_llm_gateway_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_llm_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -28,6 +29,12 @@ static char *ngx_llm_gateway_auth_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_llm_gateway_cors(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_llm_gateway_gemini_safety(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_llm_gateway_model_tools(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_llm_gateway_model_t *m);
+static char *ngx_llm_gateway_safety_value(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *out);
 
 
 static ngx_command_t  ngx_llm_gateway_commands[] = {
@@ -47,7 +54,7 @@ static ngx_command_t  ngx_llm_gateway_commands[] = {
       NULL },
 
     { ngx_string("llm_gateway_model"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_llm_gateway_model,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -58,6 +65,20 @@ static ngx_command_t  ngx_llm_gateway_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_llm_gateway_main_conf_t, default_model),
+      NULL },
+
+    { ngx_string("llm_gateway_gemini_safety"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_llm_gateway_gemini_safety,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_llm_gateway_main_conf_t, gemini_safety),
+      NULL },
+
+    { ngx_string("llm_gateway_gemini_grounding_links"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_llm_gateway_main_conf_t, gemini_links),
       NULL },
 
     { ngx_string("llm_gateway"),
@@ -104,7 +125,7 @@ static ngx_http_module_t  ngx_llm_gateway_module_ctx = {
     ngx_llm_gateway_postconfiguration,     /* postconfiguration */
 
     ngx_llm_gateway_create_main_conf,      /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_llm_gateway_init_main_conf,        /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -187,6 +208,7 @@ ngx_llm_gateway_create_main_conf(ngx_conf_t *cf)
      */
 
     gmcf->created = ngx_time();
+    gmcf->gemini_links = NGX_CONF_UNSET;
 
     if (ngx_array_init(&gmcf->providers, cf->pool, 4,
                        sizeof(ngx_llm_gateway_provider_conf_t *))
@@ -202,6 +224,17 @@ ngx_llm_gateway_create_main_conf(ngx_conf_t *cf)
     }
 
     return gmcf;
+}
+
+
+static char *
+ngx_llm_gateway_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_llm_gateway_main_conf_t *gmcf = conf;
+
+    ngx_conf_init_value(gmcf->gemini_links, 1);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -459,7 +492,7 @@ ngx_llm_gateway_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_llm_gateway_main_conf_t *gmcf = conf;
 
-    ngx_str_t                         *value;
+    ngx_str_t                         *value, s;
     ngx_uint_t                         i;
     ngx_llm_gateway_model_t           *m;
     ngx_llm_gateway_provider_conf_t  **pcfp, *pcf;
@@ -552,18 +585,52 @@ ngx_llm_gateway_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     m->name = value[1];
     m->provider = pcf;
+    m->links = NGX_CONF_UNSET;
 
-    if (cf->args->nelts == 4) {
-        if (ngx_strncmp(value[3].data, "upstream=", 9) != 0
-            || value[3].len == 9)
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "upstream=", 9) == 0
+            && value[i].len > 9)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[3]);
-            return NGX_CONF_ERROR;
+            m->upstream.data = value[i].data + 9;
+            m->upstream.len = value[i].len - 9;
+            continue;
         }
 
-        m->upstream.data = value[3].data + 9;
-        m->upstream.len = value[3].len - 9;
+        if (ngx_strncmp(value[i].data, "safety=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (ngx_llm_gateway_safety_value(cf, &s, &m->safety)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tools=", 6) == 0) {
+            if (ngx_llm_gateway_model_tools(cf, &value[i], m) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "links=on") == 0) {
+            m->links = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "links=off") == 0) {
+            m->links = 0;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -699,4 +766,110 @@ ngx_llm_gateway_cors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* tools=code_execution,google_search,url_context */
+
+static ngx_int_t
+ngx_llm_gateway_model_tools(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_llm_gateway_model_t *m)
+{
+    u_char     *p, *last, *comma;
+    ngx_str_t   t;
+
+    p = value->data + 6;
+    last = value->data + value->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        t.data = p;
+        t.len = comma - p;
+
+        if (t.len == 14 && ngx_strncmp(t.data, "code_execution", 14) == 0) {
+            m->tools |= NGX_LLM_GATEWAY_TOOL_CODE;
+
+        } else if (t.len == 13
+                   && ngx_strncmp(t.data, "google_search", 13) == 0)
+        {
+            m->tools |= NGX_LLM_GATEWAY_TOOL_SEARCH;
+
+        } else if (t.len == 11
+                   && ngx_strncmp(t.data, "url_context", 11) == 0)
+        {
+            m->tools |= NGX_LLM_GATEWAY_TOOL_URL;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown tool \"%V\"", &t);
+            return NGX_ERROR;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* llm_gateway_gemini_safety off | block_none | ... | default; */
+
+static char *
+ngx_llm_gateway_gemini_safety(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_llm_gateway_main_conf_t *gmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (gmcf->gemini_safety.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_llm_gateway_safety_value(cf, &value[1], &gmcf->gemini_safety);
+}
+
+
+/*
+ * Google's threshold names, written the nginx way: "off" turns the
+ * filters off entirely, "default" leaves Google's defaults.
+ */
+
+static char *
+ngx_llm_gateway_safety_value(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *out)
+{
+    static const char  *thresholds[][2] = {
+        { "off", "OFF" },
+        { "block_none", "BLOCK_NONE" },
+        { "block_only_high", "BLOCK_ONLY_HIGH" },
+        { "block_medium_and_above", "BLOCK_MEDIUM_AND_ABOVE" },
+        { "block_low_and_above", "BLOCK_LOW_AND_ABOVE" },
+        { "default", "" },
+        { NULL, NULL }
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; thresholds[i][0]; i++) {
+        if (ngx_strlen(thresholds[i][0]) == value->len
+            && ngx_strncasecmp((u_char *) thresholds[i][0], value->data,
+                               value->len) == 0)
+        {
+            out->data = (u_char *) thresholds[i][1];
+            out->len = ngx_strlen(thresholds[i][1]);
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid safety threshold \"%V\"", value);
+
+    return NGX_CONF_ERROR;
 }

@@ -50,6 +50,11 @@
 #define NGX_LLM_GATEWAY_PART_REFUSAL      5
 #define NGX_LLM_GATEWAY_PART_OTHER        6
 
+/* provider-side tools a model may have switched on */
+#define NGX_LLM_GATEWAY_TOOL_CODE         0x01
+#define NGX_LLM_GATEWAY_TOOL_SEARCH       0x02
+#define NGX_LLM_GATEWAY_TOOL_URL          0x04
+
 /* what a gateway subrequest is for */
 #define NGX_LLM_GATEWAY_SR_CHAT           1
 #define NGX_LLM_GATEWAY_SR_MODELS         2
@@ -106,6 +111,11 @@ typedef struct {
 #endif
     ngx_uint_t                        is_regex;  /* unsigned is_regex:1 */
     ngx_llm_gateway_provider_conf_t  *provider;
+
+    /* per-model provider options */
+    ngx_uint_t                        tools;     /* TOOL_* bits */
+    ngx_str_t                         safety;    /* empty: the default */
+    ngx_int_t                         links;     /* -1: the default */
 } ngx_llm_gateway_model_t;
 
 
@@ -114,6 +124,8 @@ typedef struct {
     ngx_array_t                       models;    /* exact names */
     ngx_array_t                       regexes;   /* regex routes */
     ngx_str_t                         default_model;
+    ngx_str_t                         gemini_safety;
+    ngx_flag_t                        gemini_links;
     ngx_shm_zone_t                   *shm_zone;
     time_t                            created;
 } ngx_llm_gateway_main_conf_t;
@@ -319,6 +331,9 @@ struct ngx_llm_gateway_ctx_s {
     ngx_llm_gateway_embed_t          *embed;
     ngx_str_t                         model;          /* as asked */
     ngx_str_t                         upstream_model;
+    ngx_llm_gateway_model_t          *route;
+    ngx_str_t                         safety;         /* threshold */
+    ngx_uint_t                        links;          /* sources in text */
     ngx_llm_gateway_provider_conf_t  *provider;
     ngx_llm_gateway_key_t            *key;
     ngx_str_t                         model_id;       /* models/{id} */

@@ -36,6 +36,8 @@ typedef struct {
     ngx_str_t                      *finish[NGX_LLM_GATEWAY_GEMINI_MAX_CANDIDATES];
     ngx_uint_t                      started;   /* role chunk sent, bits */
     ngx_uint_t                      seen;      /* candidates seen, bits */
+    ngx_array_t                    *sources[NGX_LLM_GATEWAY_GEMINI_MAX_CANDIDATES];
+    size_t                          chars[NGX_LLM_GATEWAY_GEMINI_MAX_CANDIDATES];
 
     int64_t                         prompt;
     int64_t                         candidates;
@@ -66,6 +68,10 @@ static ngx_int_t ngx_llm_gateway_gemini_model_parts(
 static ngx_int_t ngx_llm_gateway_gemini_tool_part(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g, ngx_llm_gateway_message_t *msg);
 static ngx_int_t ngx_llm_gateway_gemini_system(ngx_llm_gateway_ctx_t *ctx,
+    yajl_gen g);
+static ngx_int_t ngx_llm_gateway_gemini_empty_tool(yajl_gen g,
+    const char *name);
+static ngx_int_t ngx_llm_gateway_gemini_safety(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g);
 static ngx_int_t ngx_llm_gateway_gemini_tools(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g);
@@ -122,6 +128,17 @@ static ngx_int_t ngx_llm_gateway_gemini_part_text(ngx_llm_gateway_ctx_t *ctx,
     yajl_val part, ngx_str_t *text, ngx_uint_t *thought);
 static ngx_llm_gateway_gemini_stream_t *ngx_llm_gateway_gemini_state(
     ngx_llm_gateway_ctx_t *ctx);
+static size_t ngx_llm_gateway_gemini_chars(u_char *p, size_t len);
+static ngx_int_t ngx_llm_gateway_gemini_sources(ngx_llm_gateway_ctx_t *ctx,
+    yajl_val gm, ngx_array_t **sources);
+static ngx_int_t ngx_llm_gateway_gemini_sources_text(
+    ngx_llm_gateway_ctx_t *ctx, ngx_array_t *sources, ngx_str_t *text);
+static ngx_int_t ngx_llm_gateway_gemini_annotation(yajl_gen g,
+    ngx_str_t *src, size_t start, size_t end);
+static ngx_int_t ngx_llm_gateway_gemini_annotations(yajl_gen g,
+    ngx_array_t *sources, yajl_val gm, ngx_str_t *answer);
+static ngx_int_t ngx_llm_gateway_gemini_stream_annotations(yajl_gen g,
+    ngx_array_t *sources, size_t chars);
 
 
 ngx_llm_gateway_provider_t  ngx_llm_gateway_gemini_provider = {
@@ -204,6 +221,7 @@ ngx_llm_gateway_gemini_create_request(ngx_llm_gateway_ctx_t *ctx,
     if (ngx_llm_gateway_gemini_system(ctx, g) != NGX_OK
         || ngx_llm_gateway_gemini_tools(ctx, g) != NGX_OK
         || ngx_llm_gateway_gemini_generation(ctx, g) != NGX_OK
+        || ngx_llm_gateway_gemini_safety(ctx, g) != NGX_OK
         || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
     {
         return NGX_ERROR;
@@ -756,20 +774,103 @@ ngx_llm_gateway_gemini_system(ngx_llm_gateway_ctx_t *ctx, yajl_gen g)
 
 
 static ngx_int_t
+ngx_llm_gateway_gemini_empty_tool(yajl_gen g, const char *name)
+{
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || ngx_llm_gateway_json_gen_cstr(g, name) != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * safetySettings: one threshold for every category the Developer API
+ * has ("OFF" switches the filters off, as DISABLE_SAFETY_FILTERING did).
+ */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_safety(ngx_llm_gateway_ctx_t *ctx, yajl_gen g)
+{
+    static const char  *categories[] = {
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+        NULL
+    };
+
+    const char  **c;
+
+    if (ctx->safety.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_llm_gateway_json_gen_cstr(g, "safetySettings") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    for (c = categories; *c; c++) {
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+            || ngx_llm_gateway_json_gen_cstr(g, "category") != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, *c) != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "threshold") != NGX_OK
+            || ngx_llm_gateway_json_gen_str(g, &ctx->safety) != NGX_OK
+            || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_llm_gateway_gen_ok(yajl_gen_array_close(g)) ? NGX_OK
+                                                            : NGX_ERROR;
+}
+
+
+static ngx_int_t
 ngx_llm_gateway_gemini_tools(ngx_llm_gateway_ctx_t *ctx, yajl_gen g)
 {
     char                    *mode;
     ngx_str_t               *m;
-    ngx_uint_t               i;
+    ngx_uint_t               i, gtools;
     ngx_llm_gateway_chat_t  *chat;
     ngx_llm_gateway_tool_t  *tool;
 
     chat = ctx->chat;
+    gtools = ctx->route ? ctx->route->tools : 0;
+
+    if ((chat->tools && chat->tools->nelts) || gtools) {
+        if (ngx_llm_gateway_json_gen_cstr(g, "tools") != NGX_OK
+            || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
+        {
+            return NGX_ERROR;
+        }
+
+        /* Google's own tools, as the model's configuration says */
+
+        if (((gtools & NGX_LLM_GATEWAY_TOOL_CODE)
+             && ngx_llm_gateway_gemini_empty_tool(g, "codeExecution")
+                != NGX_OK)
+            || ((gtools & NGX_LLM_GATEWAY_TOOL_SEARCH)
+                && ngx_llm_gateway_gemini_empty_tool(g, "googleSearch")
+                   != NGX_OK)
+            || ((gtools & NGX_LLM_GATEWAY_TOOL_URL)
+                && ngx_llm_gateway_gemini_empty_tool(g, "urlContext")
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+    }
 
     if (chat->tools && chat->tools->nelts) {
-        if (ngx_llm_gateway_json_gen_cstr(g, "tools") != NGX_OK
-            || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g))
-            || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
             || ngx_llm_gateway_json_gen_cstr(g, "functionDeclarations")
                != NGX_OK
             || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
@@ -812,11 +913,16 @@ ngx_llm_gateway_gemini_tools(ngx_llm_gateway_ctx_t *ctx, yajl_gen g)
         }
 
         if (!ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
-            || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
-            || !ngx_llm_gateway_gen_ok(yajl_gen_array_close(g)))
+            || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
         {
             return NGX_ERROR;
         }
+    }
+
+    if (((chat->tools && chat->tools->nelts) || gtools)
+        && !ngx_llm_gateway_gen_ok(yajl_gen_array_close(g)))
+    {
+        return NGX_ERROR;
     }
 
     if (chat->tool_choice == NULL) {
@@ -1472,12 +1578,12 @@ static ngx_int_t
 ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
     yajl_val cand, ngx_uint_t index)
 {
-    u_char      *p;
-    size_t       i, n;
-    yajl_val     parts, part, fc, v;
-    ngx_str_t    text, *finish, id, args;
-    ngx_uint_t   thought, calls;
-    ngx_array_t  answer, reasoning;
+    u_char       *p;
+    size_t        i, n, answer_len;
+    yajl_val      parts, part, fc, v, gm;
+    ngx_str_t     text, *finish, id, args, answer_text;
+    ngx_uint_t    thought, calls;
+    ngx_array_t   answer, reasoning, *sources;
 
     parts = ngx_llm_gateway_json_get(
                 ngx_llm_gateway_json_get(cand, "content"), "parts");
@@ -1530,6 +1636,31 @@ ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
         return NGX_ERROR;
     }
 
+    /* grounding sources, listed after the answer unless switched off */
+
+    gm = ngx_llm_gateway_json_get(cand, "groundingMetadata");
+
+    if (ngx_llm_gateway_gemini_sources(ctx, gm, &sources) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    answer_len = 0;
+    ngx_str_null(&answer_text);
+
+    for (i = 0; i < answer.nelts; i++) {
+        answer_len += ((ngx_str_t *) answer.elts)[i].len;
+    }
+
+    if (sources && ctx->links) {
+        if (ngx_array_push(&answer) == NULL
+            || ngx_llm_gateway_gemini_sources_text(ctx, sources,
+                   &((ngx_str_t *) answer.elts)[answer.nelts - 1])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     /* the answer's pieces joined; null when the turn is only tool calls */
 
     if (answer.nelts == 0) {
@@ -1560,6 +1691,11 @@ ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
         if (ngx_llm_gateway_json_gen_str(g, &text) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        /* annotation indices count in the answer, not in its sources */
+
+        answer_text.data = text.data;
+        answer_text.len = answer_len;
     }
 
     if (reasoning.nelts) {
@@ -1590,6 +1726,14 @@ ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
         || !ngx_llm_gateway_gen_ok(yajl_gen_null(g)))
     {
         return NGX_ERROR;
+    }
+
+    if (sources) {
+        if (ngx_llm_gateway_gemini_annotations(g, sources, gm, &answer_text)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     if (calls) {
@@ -1840,6 +1984,7 @@ ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx, yajl_val root)
     yajl_val                          cands, cand, parts, part, fc, v;
     ngx_str_t                         text, id, args, *finish;
     ngx_uint_t                        index, thought;
+    ngx_array_t                      *sources;
     ngx_llm_gateway_gemini_stream_t  *st;
 
     st = ngx_llm_gateway_gemini_state(ctx);
@@ -1904,6 +2049,11 @@ ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx, yajl_val root)
                     return NGX_ERROR;
                 }
 
+                if (!thought) {
+                    st->chars[index] += ngx_llm_gateway_gemini_chars(
+                                                         text.data, text.len);
+                }
+
                 continue;
             }
 
@@ -1961,6 +2111,20 @@ ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx, yajl_val root)
         if (finish) {
             st->finish[index] = finish;
         }
+
+        /* grounding comes with the last chunks: kept for the end */
+
+        v = ngx_llm_gateway_json_get(cand, "groundingMetadata");
+
+        if (v) {
+            if (ngx_llm_gateway_gemini_sources(ctx, v, &sources) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (sources) {
+                st->sources[index] = sources;
+            }
+        }
     }
 
     return NGX_OK;
@@ -1974,7 +2138,7 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
 {
     yajl_gen                          g;
     yajl_val                          root;
-    ngx_str_t                         body, *finish;
+    ngx_str_t                         body, text, *finish;
     ngx_uint_t                        i;
     ngx_llm_gateway_gemini_stream_t  *st;
 
@@ -2023,6 +2187,34 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
 
         if (st->tools[i] && finish == &ngx_llm_gateway_gemini_stop) {
             finish = &ngx_llm_gateway_gemini_tool_calls;
+        }
+
+        if (st->sources[i]) {
+
+            /* the sources: listed after the answer, and as annotations */
+
+            if (ngx_llm_gateway_gemini_chunk_open(ctx, g, i) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (ctx->links
+                && (ngx_llm_gateway_gemini_sources_text(ctx, st->sources[i],
+                                                        &text)
+                    != NGX_OK
+                    || ngx_llm_gateway_json_gen_cstr(g, "content") != NGX_OK
+                    || ngx_llm_gateway_json_gen_str(g, &text) != NGX_OK))
+            {
+                return NGX_ERROR;
+            }
+
+            if (ngx_llm_gateway_gemini_stream_annotations(g, st->sources[i],
+                                                          st->chars[i])
+                != NGX_OK
+                || ngx_llm_gateway_gemini_chunk_close(g, NULL, &ctx->out)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         if (ngx_llm_gateway_gemini_chunk_open(ctx, g, i) != NGX_OK) {
@@ -2551,4 +2743,259 @@ ngx_llm_gateway_gemini_process_embeddings(ngx_llm_gateway_ctx_t *ctx,
     }
 
     return ngx_llm_gateway_json_take(g, ctx->pool, out);
+}
+
+
+/* ----------------------------------------------------------- grounding */
+
+
+/* characters (not bytes) of UTF-8 text: OpenAI's annotation indices */
+
+static size_t
+ngx_llm_gateway_gemini_chars(u_char *p, size_t len)
+{
+    size_t  n;
+
+    for (n = 0; len; len--, p++) {
+        n += ((*p & 0xc0) != 0x80);
+    }
+
+    return n;
+}
+
+
+/* the web sources of groundingMetadata, as (url, title) pairs */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_sources(ngx_llm_gateway_ctx_t *ctx, yajl_val gm,
+    ngx_array_t **sources)
+{
+    size_t      i;
+    yajl_val    chunks, web;
+    ngx_str_t  *src, url, title;
+
+    *sources = NULL;
+
+    chunks = ngx_llm_gateway_json_get(gm, "groundingChunks");
+
+    if (chunks == NULL || !YAJL_IS_ARRAY(chunks) || chunks->u.array.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    *sources = ngx_array_create(ctx->pool, chunks->u.array.len,
+                                2 * sizeof(ngx_str_t));
+    if (*sources == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < chunks->u.array.len; i++) {
+        web = ngx_llm_gateway_json_get(chunks->u.array.values[i], "web");
+
+        ngx_str_null(&url);
+        ngx_str_null(&title);
+
+        (void) ngx_llm_gateway_json_str(ngx_llm_gateway_json_get(web, "uri"),
+                                        &url);
+        (void) ngx_llm_gateway_json_str(
+                                ngx_llm_gateway_json_get(web, "title"),
+                                &title);
+
+        src = ngx_array_push(*sources);
+        if (src == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* copies: in a stream the tree is freed after each event */
+
+        src[0].data = ngx_pstrdup(ctx->pool, &url);
+        src[0].len = url.len;
+        src[1].data = ngx_pstrdup(ctx->pool, &title);
+        src[1].len = title.len;
+
+        if ((url.len && src[0].data == NULL)
+            || (title.len && src[1].data == NULL))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* "\n\nSources:\n1. [title](url)\n..." appended to the answer */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_sources_text(ngx_llm_gateway_ctx_t *ctx,
+    ngx_array_t *sources, ngx_str_t *text)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *src;
+    ngx_uint_t   i;
+
+    src = sources->elts;
+    len = sizeof("\n\nSources:\n") - 1;
+
+    for (i = 0; i < sources->nelts; i++) {
+        len += NGX_INT_T_LEN + 8 + src[2 * i].len + src[2 * i + 1].len;
+    }
+
+    text->data = ngx_pnalloc(ctx->pool, len);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(text->data, "\n\nSources:\n",
+                   sizeof("\n\nSources:\n") - 1);
+
+    for (i = 0; i < sources->nelts; i++) {
+        p = ngx_sprintf(p, "%ui. [%V](%V)\n", i + 1, &src[2 * i + 1],
+                        &src[2 * i]);
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_gemini_annotation(yajl_gen g, ngx_str_t *src, size_t start,
+    size_t end)
+{
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || ngx_llm_gateway_json_gen_cstr(g, "type") != NGX_OK
+        || ngx_llm_gateway_json_gen_cstr(g, "url_citation") != NGX_OK
+        || ngx_llm_gateway_json_gen_cstr(g, "url_citation") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
+        || ngx_llm_gateway_json_gen_cstr(g, "start_index") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, start))
+        || ngx_llm_gateway_json_gen_cstr(g, "end_index") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, end))
+        || ngx_llm_gateway_json_gen_cstr(g, "url") != NGX_OK
+        || ngx_llm_gateway_json_gen_str(g, &src[0]) != NGX_OK
+        || ngx_llm_gateway_json_gen_cstr(g, "title") != NGX_OK
+        || ngx_llm_gateway_json_gen_str(g, &src[1]) != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "annotations": one url_citation per source a support cites, its
+ * segment's byte offsets turned into character indices in the answer;
+ * without supports (streams), each source spans the whole answer.
+ */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_annotations(yajl_gen g, ngx_array_t *sources,
+    yajl_val gm, ngx_str_t *answer)
+{
+    size_t       i, j, start, end;
+    yajl_val     supports, seg, idx, v;
+    ngx_str_t   *src;
+    ngx_uint_t   k;
+
+    if (ngx_llm_gateway_json_gen_cstr(g, "annotations") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    src = sources->elts;
+    supports = ngx_llm_gateway_json_get(gm, "groundingSupports");
+
+    if (supports && YAJL_IS_ARRAY(supports) && supports->u.array.len) {
+
+        for (i = 0; i < supports->u.array.len; i++) {
+            seg = ngx_llm_gateway_json_get(supports->u.array.values[i],
+                                           "segment");
+            idx = ngx_llm_gateway_json_get(supports->u.array.values[i],
+                                           "groundingChunkIndices");
+
+            v = ngx_llm_gateway_json_get(seg, "startIndex");
+            start = (v && YAJL_IS_INTEGER(v)) ? YAJL_GET_INTEGER(v) : 0;
+            v = ngx_llm_gateway_json_get(seg, "endIndex");
+            end = (v && YAJL_IS_INTEGER(v)) ? YAJL_GET_INTEGER(v) : 0;
+
+            start = ngx_min(start, answer->len);
+            end = ngx_min(ngx_max(end, start), answer->len);
+
+            end = ngx_llm_gateway_gemini_chars(answer->data, end);
+            start = ngx_llm_gateway_gemini_chars(answer->data, start);
+
+            for (j = 0; idx && YAJL_IS_ARRAY(idx) && j < idx->u.array.len;
+                 j++)
+            {
+                v = idx->u.array.values[j];
+
+                if (!YAJL_IS_INTEGER(v)
+                    || YAJL_GET_INTEGER(v) < 0
+                    || (ngx_uint_t) YAJL_GET_INTEGER(v) >= sources->nelts)
+                {
+                    continue;
+                }
+
+                k = (ngx_uint_t) YAJL_GET_INTEGER(v);
+
+                if (ngx_llm_gateway_gemini_annotation(g, &src[2 * k], start,
+                                                      end)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+
+    } else {
+        end = ngx_llm_gateway_gemini_chars(answer->data, answer->len);
+
+        for (k = 0; k < sources->nelts; k++) {
+            if (ngx_llm_gateway_gemini_annotation(g, &src[2 * k], 0, end)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return ngx_llm_gateway_gen_ok(yajl_gen_array_close(g)) ? NGX_OK
+                                                            : NGX_ERROR;
+}
+
+
+/* in a stream, each source spans the answer (no supports to place it) */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_stream_annotations(yajl_gen g, ngx_array_t *sources,
+    size_t chars)
+{
+    ngx_str_t   *src;
+    ngx_uint_t   k;
+
+    if (ngx_llm_gateway_json_gen_cstr(g, "annotations") != NGX_OK
+        || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
+    {
+        return NGX_ERROR;
+    }
+
+    src = sources->elts;
+
+    for (k = 0; k < sources->nelts; k++) {
+        if (ngx_llm_gateway_gemini_annotation(g, &src[2 * k], 0, chars)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_llm_gateway_gen_ok(yajl_gen_array_close(g)) ? NGX_OK
+                                                            : NGX_ERROR;
 }

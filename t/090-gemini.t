@@ -418,3 +418,72 @@ qq{{"object":"list","data":[{"object":"embedding","index":0,"embedding":"$b"}],"
  '"param":"encoding_format","code":"invalid_value"',
  '"message":"The model `meta-llama/Llama-3.1-8B-Instruct` does not support embeddings.","type":"invalid_request_error","param":"model","code":"model_not_supported"',
  '"code":"method_not_allowed"']
+
+
+
+=== TEST 28: safety off, Google tools per model, a -search alias by capture
+--- http_config
+    llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
+    llm_gateway_gemini_safety off;
+    llm_gateway_model ~^(gemini-.+)-search$ gemini upstream=$1 tools=google_search,url_context;
+    llm_gateway_model coder gemini upstream=gemini-2.5-pro tools=code_execution safety=block_only_high;
+    llm_gateway_model ~^gemini- gemini;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"gemini-2.5-flash-search\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"GET /_mock/last",
+"POST /v1/chat/completions
+{\"model\":\"coder\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+"GET /_mock/last"]
+--- response_body_like eval
+['chat.completion',
+ quotemeta(q~"path": "/v1beta/models/gemini-2.5-flash:generateContent"~) . '.*'
+ . quotemeta(q~\"tools\":[{\"googleSearch\":{}},{\"urlContext\":{}}],\"generationConfig\":{},\"safetySettings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"OFF\"},{\"category\":\"HARM_CATEGORY_HATE_SPEECH\",\"threshold\":\"OFF\"},{\"category\":\"HARM_CATEGORY_SEXUALLY_EXPLICIT\",\"threshold\":\"OFF\"},{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"threshold\":\"OFF\"}]}~),
+ 'chat.completion',
+ quotemeta(q~"path": "/v1beta/models/gemini-2.5-pro:generateContent"~) . '.*'
+ . quotemeta(q~\"tools\":[{\"codeExecution\":{}},{\"functionDeclarations\":[{\"name\":\"f\"}]}],~) . '.*'
+ . quotemeta(q~\"threshold\":\"BLOCK_ONLY_HIGH\"~)]
+
+
+
+=== TEST 29: grounding sources as annotations (character indices) and links
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-search","messages":[{"role":"user","content":"Weather in London?"}]}
+--- response_body_like: "content":"The current weather in London, United Kingdom is cloudy\. [^"]*around 41%\.\\n\\n\\nSources:\\n1\. \[accuweather\.com\]\(https://vertexaisearch[^)]+\)\\n2\. \[Weather information for locality: London\]\(https://www\.google\.com/search\?q=weather\+in\+London\)\\n","refusal":null,"annotations":\[\{"type":"url_citation","url_citation":\{"start_index":0,"end_index":56,"url":"https://vertexaisearch[^"]+","title":"accuweather\.com"\}\},\{"type":"url_citation","url_citation":\{"start_index":57,"end_index":119,"url":"https://www\.google\.com/search\?q=weather\+in\+London","title":"Weather information for locality: London"\}\},\{"type":"url_citation","url_citation":\{"start_index":120,"end_index":181,
+
+
+
+=== TEST 30: grounding in a stream, and links switched off
+--- http_config
+    llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
+    llm_gateway_gemini_grounding_links off;
+    llm_gateway_model ~^mock- gemini;
+    llm_gateway_model with-links gemini upstream=mock-search links=on;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"mock-search\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"POST /v1/chat/completions
+{\"model\":\"with-links\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- response_body_like eval
+['"delta":\{"annotations":\[\{"type":"url_citation","url_citation":\{"start_index":0,"end_index":182,"url":"https://vertexaisearch[^"]+","title":"accuweather\.com"\}\},[^\n]*\n\ndata: [^\n]*"finish_reason":"stop"',
+ '"delta":\{"content":"\\\\n\\\\nSources:\\\\n1\. \[accuweather\.com\][^"]+","annotations":\[']
+--- response_body_unlike eval
+['Sources:', 'xxx']
+
+
+
+=== TEST 31: invalid model options
+--- http_config
+    llm_gateway_provider gemini type=gemini pass=/_llm/gemini;
+    llm_gateway_model g gemini tools=teleport;
+--- config
+--- must_die
+--- error_log
+unknown tool "teleport"
