@@ -14,11 +14,14 @@
 
 
 #define NGX_LLM_GATEWAY_MODELS_RETRY  30
+#define NGX_LLM_GATEWAY_MODELS_PAGES  20
 
 
 static ngx_int_t ngx_llm_gateway_models_next(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
-static void ngx_llm_gateway_models_store(ngx_http_request_t *r,
+static ngx_int_t ngx_llm_gateway_models_page(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_provider_conf_t *pcf);
+static ngx_int_t ngx_llm_gateway_models_store(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
 static ngx_int_t ngx_llm_gateway_models_send(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
@@ -56,7 +59,6 @@ ngx_llm_gateway_models_next(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx)
 {
     ngx_llm_gateway_main_conf_t       *gmcf;
-    ngx_llm_gateway_upstream_req_t     req;
     ngx_llm_gateway_provider_conf_t   *pcf, **pcfp;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_llm_gateway_module);
@@ -72,25 +74,40 @@ ngx_llm_gateway_models_next(ngx_http_request_t *r,
             continue;
         }
 
-        ngx_memzero(&req, sizeof(ngx_llm_gateway_upstream_req_t));
+        ctx->model_entries = NULL;
+        ctx->pages = 0;
+        ngx_str_null(&ctx->page_token);
 
-        ctx->key = ngx_llm_gateway_key_pick(pcf);
-
-        if (pcf->type->models_request(ctx, &req) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_llm_gateway_upstream_start(r, ctx, pcf,
-                                           NGX_LLM_GATEWAY_SR_MODELS, &req)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return NGX_AGAIN;
+        return ngx_llm_gateway_models_page(r, ctx, pcf);
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_models_page(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_provider_conf_t *pcf)
+{
+    ngx_llm_gateway_upstream_req_t  req;
+
+    ngx_memzero(&req, sizeof(ngx_llm_gateway_upstream_req_t));
+
+    ctx->key = ngx_llm_gateway_key_pick(pcf);
+    ctx->pages++;
+
+    if (pcf->type->models_request(ctx, &req) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_llm_gateway_upstream_start(r, ctx, pcf,
+                                       NGX_LLM_GATEWAY_SR_MODELS, &req)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
 }
 
 
@@ -110,9 +127,15 @@ ngx_llm_gateway_models_resume(ngx_http_request_t *r)
     srctx = ctx->current;
     ctx->current = NULL;
 
-    ngx_llm_gateway_models_store(r, ctx, srctx);
+    rc = ngx_llm_gateway_models_store(r, ctx, srctx);
 
-    rc = ngx_llm_gateway_models_next(r, ctx);
+    if (rc == NGX_AGAIN) {
+        /* the list has more pages: the next one, same provider */
+        rc = ngx_llm_gateway_models_page(r, ctx, srctx->provider);
+
+    } else {
+        rc = ngx_llm_gateway_models_next(r, ctx);
+    }
 
     if (rc == NGX_AGAIN) {
         return;
@@ -129,10 +152,13 @@ ngx_llm_gateway_models_resume(ngx_http_request_t *r)
 }
 
 
-static void
+/* NGX_AGAIN: a page is stored, another one follows */
+
+static ngx_int_t
 ngx_llm_gateway_models_store(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx)
 {
+    ngx_int_t                         rc;
     ngx_str_t                         body;
     ngx_uint_t                        i;
     ngx_pool_t                       *pool;
@@ -149,13 +175,27 @@ ngx_llm_gateway_models_store(ngx_http_request_t *r,
         goto failed;
     }
 
-    entries = ngx_array_create(r->pool, 64,
-                               sizeof(ngx_llm_gateway_model_entry_t));
-    if (entries == NULL) {
-        goto failed;
+    if (ctx->model_entries == NULL) {
+        ctx->model_entries = ngx_array_create(r->pool, 64,
+                                       sizeof(ngx_llm_gateway_model_entry_t));
+        if (ctx->model_entries == NULL) {
+            goto failed;
+        }
     }
 
-    if (pcf->type->process_models(ctx, &body, entries) != NGX_OK) {
+    entries = ctx->model_entries;
+
+    ngx_str_null(&ctx->page_token);
+
+    rc = pcf->type->process_models(ctx, &body, entries);
+
+    if (rc == NGX_AGAIN && ctx->page_token.len
+        && ctx->pages < NGX_LLM_GATEWAY_MODELS_PAGES)
+    {
+        return NGX_AGAIN;
+    }
+
+    if (rc != NGX_OK && rc != NGX_AGAIN) {
         goto failed;
     }
 
@@ -205,7 +245,7 @@ ngx_llm_gateway_models_store(ngx_http_request_t *r,
                    "llm gateway models: provider \"%V\" lists %ui",
                    &pcf->name, copy->nelts);
 
-    return;
+    return NGX_OK;
 
 failed:
 
@@ -216,6 +256,8 @@ failed:
     pcf->models.expires = ngx_time()
                           + ngx_min(NGX_LLM_GATEWAY_MODELS_RETRY,
                                     (time_t) (pcf->models_ttl / 1000));
+
+    return NGX_OK;
 }
 
 

@@ -340,6 +340,9 @@ struct ngx_llm_gateway_ctx_s {
 
     ngx_llm_gateway_sr_ctx_t         *current;
     ngx_uint_t                        provider_next;  /* models walk */
+    ngx_array_t                      *model_entries;  /* pages so far */
+    ngx_str_t                         page_token;     /* the next page */
+    ngx_uint_t                        pages;
     ngx_uint_t                        attempts;
     ngx_uint_t                        upstream_status;
     off_t                             prompt_tokens;

@@ -2401,9 +2401,30 @@ static ngx_int_t
 ngx_llm_gateway_gemini_models_request(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_upstream_req_t *req)
 {
+    u_char  *p;
+
     req->method = NGX_HTTP_GET;
     ngx_str_set(&req->uri, "/v1beta/models");
-    ngx_str_set(&req->args, "pageSize=1000");
+
+    if (ctx->page_token.len == 0) {
+        ngx_str_set(&req->args, "pageSize=1000");
+        return NGX_OK;
+    }
+
+    /* the next page: the token as Google gave it, escaped for a query */
+
+    req->args.data = ngx_pnalloc(ctx->pool, sizeof("pageSize=1000&pageToken=")
+                                            + 3 * ctx->page_token.len);
+    if (req->args.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(req->args.data, "pageSize=1000&pageToken=",
+                   sizeof("pageSize=1000&pageToken=") - 1);
+    p = (u_char *) ngx_escape_uri(p, ctx->page_token.data,
+                                  ctx->page_token.len, NGX_ESCAPE_ARGS);
+
+    req->args.len = p - req->args.data;
 
     return NGX_OK;
 }
@@ -2429,6 +2450,16 @@ ngx_llm_gateway_gemini_process_models(ngx_llm_gateway_ctx_t *ctx,
 
     if (models == NULL || !YAJL_IS_ARRAY(models)) {
         return NGX_DECLINED;
+    }
+
+    /* more pages: the caller asks for the next with this token */
+
+    if (ngx_llm_gateway_json_str(ngx_llm_gateway_json_get(root,
+                                                          "nextPageToken"),
+                                 &ctx->page_token)
+        != NGX_OK)
+    {
+        ngx_str_null(&ctx->page_token);
     }
 
     g = ngx_llm_gateway_json_gen(ctx->pool);
@@ -2513,7 +2544,7 @@ ngx_llm_gateway_gemini_process_models(ngx_llm_gateway_ctx_t *ctx,
         }
     }
 
-    return NGX_OK;
+    return ctx->page_token.len ? NGX_AGAIN : NGX_OK;
 }
 
 

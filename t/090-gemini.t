@@ -344,19 +344,20 @@ POST /v1/chat/completions
 
 
 
-=== TEST 23: the model list has Gemini's chat models
+=== TEST 23: the model list has Gemini's chat models, from every page
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
     llm_gateway_model ~^gemini- gemini;
 --- config
     location /v1/ { llm_gateway; }
 --- request eval
-["GET /v1/models", "GET /_mock/last"]
+["GET /_mock/reset", "GET /v1/models", "GET /_mock/requests"]
 --- response_body_like eval
-['^\{"object":"list","data":\[\{"id":"gemini-[^"]+","object":"model","created":0,"owned_by":"google","display_name":"[^"]+","context_length":\d+\}',
- '"path": "/v1beta/models",\s*"query": "pageSize=1000"']
+['reset',
+ '^\{"object":"list","data":\[\{"id":"gemini-[^"]+","object":"model","created":0,"owned_by":"google","display_name":"[^"]+","context_length":\d+\}',
+ '(?s)"query": "pageSize=1000".*"query": "pageSize=1000&pageToken=offset-20".*"query": "pageSize=1000&pageToken=offset-40"']
 --- response_body_unlike eval
-['"id":"(?:text-)?embedding', 'xxx']
+['xxx', '"id":"(?:text-)?embedding', 'xxx']
 
 
 
@@ -487,3 +488,24 @@ POST /v1/chat/completions
 --- must_die
 --- error_log
 unknown tool "teleport"
+
+
+
+=== TEST 32: chat models of every page are listed
+--- http_config
+    llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
+    llm_gateway_model ~^gemini- gemini;
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+GET /v1/models
+--- response_body eval
+use JSON::PP;
+open my $fh, '<', "$ENV{TEST_NGINX_FIXTURES}/gemini_models_list.json" or die;
+local $/;
+my $list = decode_json(<$fh>);
+my @ids = map { (my $n = $_->{name}) =~ s{^models/}{}; $n }
+          grep { grep { $_ eq 'generateContent' } @{$_->{supportedGenerationMethods} || []} }
+          @{$list->{models}};
+my $re = '^\{"object":"list","data":\[' . join(',', map { '\{"id":"' . quotemeta($_) . '"[^{}]*\}' } @ids) . '\]\}$';
+qr/$re/

@@ -52,7 +52,7 @@ sub start_mock {
         my $log = $ENV{TEST_MOCK_LOG} // '/dev/null';
         open STDERR, '>>', $log;
         exec 'python3', $script, '--host', '127.0.0.1', '--port', '0',
-             '--fixtures', "$root/fixtures"
+             '--gemini-max-page', '20', '--fixtures', "$root/fixtures"
             or POSIX::_exit(1);
     }
 

@@ -1380,9 +1380,15 @@ def main(argv=None):
     ap.add_argument("--log", help="log file (access + errors); default: errors to stderr")
     ap.add_argument("--max-records", type=int, default=10000,
                     help="keep at most this many request records (oldest dropped)")
+    ap.add_argument("--gemini-max-page", type=int, default=None,
+                    help="largest models.list page (Google: 1000); smaller "
+                         "values make clients walk several pages")
     ap.add_argument("--gate-timeout", type=float, default=GATE_TIMEOUT,
                     help="seconds a stream-gated scenario waits for its release (default 10)")
     args = ap.parse_args(argv)
+    if args.gemini_max_page:
+        global GEMINI_MAX_PAGE_SIZE
+        GEMINI_MAX_PAGE_SIZE = args.gemini_max_page
 
     if args.log:
         handler = logging.FileHandler(args.log)
