@@ -618,6 +618,24 @@ ngx_llm_gateway_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strcmp(value[i].data, "reasoning=budgets") == 0) {
+            m->reasoning = NGX_LLM_GATEWAY_REASONING_BUDGETS;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "reasoning=levels") == 0) {
+            m->reasoning = NGX_LLM_GATEWAY_REASONING_LEVELS;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "reasoning_default=", 18) == 0
+            && value[i].len > 18)
+        {
+            m->reasoning_default.data = value[i].data + 18;
+            m->reasoning_default.len = value[i].len - 18;
+            continue;
+        }
+
         if (ngx_strcmp(value[i].data, "links=on") == 0) {
             m->links = 1;
             continue;

@@ -55,6 +55,11 @@
 #define NGX_LLM_GATEWAY_TOOL_SEARCH       0x02
 #define NGX_LLM_GATEWAY_TOOL_URL          0x04
 
+/* how reasoning_effort is said to a model */
+#define NGX_LLM_GATEWAY_REASONING_AUTO    0
+#define NGX_LLM_GATEWAY_REASONING_BUDGETS 1
+#define NGX_LLM_GATEWAY_REASONING_LEVELS  2
+
 /* what a gateway subrequest is for */
 #define NGX_LLM_GATEWAY_SR_CHAT           1
 #define NGX_LLM_GATEWAY_SR_MODELS         2
@@ -116,6 +121,8 @@ typedef struct {
     ngx_uint_t                        tools;     /* TOOL_* bits */
     ngx_str_t                         safety;    /* empty: the default */
     ngx_int_t                         links;     /* -1: the default */
+    ngx_uint_t                        reasoning; /* REASONING_* */
+    ngx_str_t                         reasoning_default;
 } ngx_llm_gateway_model_t;
 
 

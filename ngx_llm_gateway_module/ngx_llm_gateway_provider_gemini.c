@@ -1122,6 +1122,10 @@ ngx_llm_gateway_gemini_thinking(ngx_llm_gateway_ctx_t *ctx, yajl_gen g)
 
     e = &ctx->chat->reasoning_effort;
 
+    if (e->len == 0 && ctx->route) {
+        e = &ctx->route->reasoning_default;
+    }
+
     if (e->len == 0) {
         return NGX_OK;
     }
@@ -1140,9 +1144,17 @@ ngx_llm_gateway_gemini_thinking(ngx_llm_gateway_ctx_t *ctx, yajl_gen g)
         return NGX_OK;
     }
 
+    /* the model's setting, else 2.x models take budgets, later ones levels */
+
     model = &ctx->upstream_model;
-    levels = (ngx_strlcasestrn(model->data, model->data + model->len,
-                               (u_char *) "gemini-2", 8 - 1) == NULL);
+
+    if (ctx->route && ctx->route->reasoning) {
+        levels = (ctx->route->reasoning == NGX_LLM_GATEWAY_REASONING_LEVELS);
+
+    } else {
+        levels = (ngx_strlcasestrn(model->data, model->data + model->len,
+                                   (u_char *) "gemini-2", 8 - 1) == NULL);
+    }
     off = (i == 0);
 
     if (ngx_llm_gateway_json_gen_cstr(g, "thinkingConfig") != NGX_OK

@@ -509,3 +509,27 @@ my @ids = map { (my $n = $_->{name}) =~ s{^models/}{}; $n }
           @{$list->{models}};
 my $re = '^\{"object":"list","data":\[' . join(',', map { '\{"id":"' . quotemeta($_) . '"[^{}]*\}' } @ids) . '\]\}$';
 qr/$re/
+
+
+
+=== TEST 33: per-model reasoning: forced style and a default effort
+--- http_config
+    llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
+    llm_gateway_model thinker gemini upstream=gemini-2.5-pro reasoning=levels reasoning_default=medium;
+    llm_gateway_model ~^gemini- gemini;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"thinker\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"GET /_mock/last",
+"POST /v1/chat/completions
+{\"model\":\"thinker\",\"reasoning_effort\":\"minimal\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"GET /_mock/last",
+"POST /v1/chat/completions
+{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"GET /_mock/last"]
+--- response_body_like eval
+['chat.completion', quotemeta(q~\"thinkingConfig\":{\"thinkingLevel\":\"MEDIUM\",\"includeThoughts\":true}~),
+ 'chat.completion', quotemeta(q~\"thinkingConfig\":{\"thinkingLevel\":\"MINIMAL\",\"includeThoughts\":true}~),
+ 'chat.completion', quotemeta(q~\"generationConfig\":{}}"~)]
