@@ -71,11 +71,9 @@ ngx_int_t
 ngx_llm_gateway_auth(ngx_http_request_t *r, ngx_llm_gateway_loc_conf_t *glcf,
     ngx_llm_gateway_error_t *err)
 {
-    u_char           *p, *last, *d;
+    u_char           *p, *last;
     ngx_str_t         token, challenge;
-    ngx_uint_t        i, match;
     ngx_table_elt_t  *h;
-    u_char            digest[NGX_LLM_GATEWAY_DIGEST_LEN];
 
     if (glcf->tokens == NULL) {
         return NGX_OK;
@@ -117,19 +115,7 @@ ngx_llm_gateway_auth(ngx_http_request_t *r, ngx_llm_gateway_loc_conf_t *glcf,
         return NGX_DECLINED;
     }
 
-    ngx_llm_gateway_digest(&token, digest);
-
-    /* every token is compared, so timing says nothing about which */
-
-    match = 0;
-    d = glcf->tokens->elts;
-
-    for (i = 0; i < glcf->tokens->nelts; i++) {
-        match |= (CRYPTO_memcmp(digest, d + i * NGX_LLM_GATEWAY_DIGEST_LEN,
-                                NGX_LLM_GATEWAY_DIGEST_LEN) == 0);
-    }
-
-    if (match) {
+    if (ngx_llm_gateway_token_valid(glcf, &token)) {
         return NGX_OK;
     }
 
@@ -144,6 +130,30 @@ ngx_llm_gateway_auth(ngx_http_request_t *r, ngx_llm_gateway_loc_conf_t *glcf,
     (void) ngx_llm_gateway_header_out(r, "WWW-Authenticate", &challenge);
 
     return NGX_DECLINED;
+}
+
+
+/* every token is compared, so timing says nothing about which matched */
+
+ngx_uint_t
+ngx_llm_gateway_token_valid(ngx_llm_gateway_loc_conf_t *glcf,
+    ngx_str_t *token)
+{
+    u_char      *d;
+    ngx_uint_t   i, match;
+    u_char       digest[NGX_LLM_GATEWAY_DIGEST_LEN];
+
+    ngx_llm_gateway_digest(token, digest);
+
+    match = 0;
+    d = glcf->tokens->elts;
+
+    for (i = 0; i < glcf->tokens->nelts; i++) {
+        match |= (CRYPTO_memcmp(digest, d + i * NGX_LLM_GATEWAY_DIGEST_LEN,
+                                NGX_LLM_GATEWAY_DIGEST_LEN) == 0);
+    }
+
+    return match;
 }
 
 

@@ -449,6 +449,8 @@ void ngx_llm_gateway_digest(ngx_str_t *in, u_char *out);
 /* client auth and CORS */
 ngx_int_t ngx_llm_gateway_auth(ngx_http_request_t *r,
     ngx_llm_gateway_loc_conf_t *glcf, ngx_llm_gateway_error_t *err);
+ngx_uint_t ngx_llm_gateway_token_valid(ngx_llm_gateway_loc_conf_t *glcf,
+    ngx_str_t *token);
 ngx_int_t ngx_llm_gateway_cors_headers(ngx_http_request_t *r,
     ngx_llm_gateway_loc_conf_t *glcf, ngx_uint_t preflight);
 

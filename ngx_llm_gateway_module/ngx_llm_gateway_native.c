@@ -12,7 +12,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/crypto.h>
 #include "ngx_llm_gateway_module.h"
 
 
@@ -84,10 +83,8 @@ ngx_llm_gateway_native_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     ngx_str_t                     token;
-    ngx_uint_t                    i, match;
     ngx_llm_gateway_ctx_t        *ctx;
     ngx_llm_gateway_loc_conf_t   *glcf;
-    u_char                        digest[NGX_LLM_GATEWAY_DIGEST_LEN];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
         return ngx_llm_gateway_native_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -116,18 +113,7 @@ ngx_llm_gateway_native_handler(ngx_http_request_t *r)
                        "x-goog-api-key.");
         }
 
-        ngx_llm_gateway_digest(&token, digest);
-
-        match = 0;
-
-        for (i = 0; i < glcf->tokens->nelts; i++) {
-            match |= (CRYPTO_memcmp(digest,
-                          (u_char *) glcf->tokens->elts
-                          + i * NGX_LLM_GATEWAY_DIGEST_LEN,
-                          NGX_LLM_GATEWAY_DIGEST_LEN) == 0);
-        }
-
-        if (!match) {
+        if (!ngx_llm_gateway_token_valid(glcf, &token)) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "llm gateway: client sent an unknown token");
 

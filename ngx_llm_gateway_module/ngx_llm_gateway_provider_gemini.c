@@ -61,6 +61,10 @@ static ngx_int_t ngx_llm_gateway_gemini_create_request(
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_upstream_req_t *req);
 static ngx_int_t ngx_llm_gateway_gemini_contents(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g);
+static ngx_int_t ngx_llm_gateway_gemini_text_part(yajl_gen g,
+    ngx_str_t *text);
+static ngx_int_t ngx_llm_gateway_gemini_inline(yajl_gen g, ngx_str_t *mime,
+    ngx_str_t *data);
 static ngx_int_t ngx_llm_gateway_gemini_user_parts(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g, ngx_llm_gateway_message_t *msg);
 static ngx_int_t ngx_llm_gateway_gemini_model_parts(
@@ -90,6 +94,8 @@ static ngx_int_t ngx_llm_gateway_gemini_signature(ngx_llm_gateway_ctx_t *ctx,
 static ngx_str_t *ngx_llm_gateway_gemini_finish(yajl_val reason);
 static ngx_int_t ngx_llm_gateway_gemini_process_response(
     ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body, ngx_str_t *out);
+static ngx_int_t ngx_llm_gateway_gemini_join(ngx_pool_t *pool,
+    ngx_array_t *pieces, ngx_str_t *out);
 static ngx_int_t ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g, yajl_val cand, ngx_uint_t index);
 static ngx_int_t ngx_llm_gateway_gemini_usage_read(
@@ -1584,13 +1590,42 @@ ngx_llm_gateway_gemini_process_response(ngx_llm_gateway_ctx_t *ctx,
 }
 
 
+/* the pieces of a text, in one string */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_join(ngx_pool_t *pool, ngx_array_t *pieces,
+    ngx_str_t *out)
+{
+    u_char      *p;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = pieces->elts;
+    out->len = 0;
+
+    for (i = 0; i < pieces->nelts; i++) {
+        out->len += s[i].len;
+    }
+
+    out->data = ngx_pnalloc(pool, out->len ? out->len : 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (p = out->data, i = 0; i < pieces->nelts; i++) {
+        p = ngx_cpymem(p, s[i].data, s[i].len);
+    }
+
+    return NGX_OK;
+}
+
+
 /* one candidate as one OpenAI choice; NULL: a blocked prompt */
 
 static ngx_int_t
 ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
     yajl_val cand, ngx_uint_t index)
 {
-    u_char       *p;
     size_t        i, n, answer_len;
     yajl_val      parts, part, fc, v, gm;
     ngx_str_t     text, *finish, id, args, answer_text;
@@ -1684,23 +1719,9 @@ ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
         }
 
     } else {
-        text.len = 0;
-
-        for (i = 0; i < answer.nelts; i++) {
-            text.len += ((ngx_str_t *) answer.elts)[i].len;
-        }
-
-        text.data = ngx_pnalloc(ctx->pool, text.len);
-        if (text.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (p = text.data, i = 0; i < answer.nelts; i++) {
-            p = ngx_cpymem(p, ((ngx_str_t *) answer.elts)[i].data,
-                           ((ngx_str_t *) answer.elts)[i].len);
-        }
-
-        if (ngx_llm_gateway_json_gen_str(g, &text) != NGX_OK) {
+        if (ngx_llm_gateway_gemini_join(ctx->pool, &answer, &text) != NGX_OK
+            || ngx_llm_gateway_json_gen_str(g, &text) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -1711,23 +1732,9 @@ ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
     }
 
     if (reasoning.nelts) {
-        text.len = 0;
-
-        for (i = 0; i < reasoning.nelts; i++) {
-            text.len += ((ngx_str_t *) reasoning.elts)[i].len;
-        }
-
-        text.data = ngx_pnalloc(ctx->pool, text.len);
-        if (text.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (p = text.data, i = 0; i < reasoning.nelts; i++) {
-            p = ngx_cpymem(p, ((ngx_str_t *) reasoning.elts)[i].data,
-                           ((ngx_str_t *) reasoning.elts)[i].len);
-        }
-
-        if (ngx_llm_gateway_json_gen_cstr(g, "reasoning_content") != NGX_OK
+        if (ngx_llm_gateway_gemini_join(ctx->pool, &reasoning, &text)
+            != NGX_OK
+            || ngx_llm_gateway_json_gen_cstr(g, "reasoning_content") != NGX_OK
             || ngx_llm_gateway_json_gen_str(g, &text) != NGX_OK)
         {
             return NGX_ERROR;

@@ -19,6 +19,8 @@
 static ngx_int_t ngx_llm_gateway_invalid(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_error_t *err, char *code, const char *param,
     const char *fmt, ...);
+static ngx_int_t ngx_llm_gateway_body_parse(ngx_llm_gateway_ctx_t *ctx,
+    ngx_str_t *body, yajl_val *root, ngx_llm_gateway_error_t *err);
 static ngx_int_t ngx_llm_gateway_chat_message(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t i, yajl_val node, ngx_llm_gateway_message_t *msg,
     ngx_llm_gateway_error_t *err);
@@ -102,17 +104,46 @@ ngx_llm_gateway_invalid(ngx_llm_gateway_ctx_t *ctx,
 }
 
 
+/* a request body that must be a JSON object, or the OpenAI 400 */
+
+static ngx_int_t
+ngx_llm_gateway_body_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
+    yajl_val *root, ngx_llm_gateway_error_t *err)
+{
+    u_char  errbuf[256];
+
+    if (body->len == 0) {
+        return ngx_llm_gateway_invalid(ctx, err, NULL, NULL,
+                   "We could not parse the JSON body of your request: "
+                   "the body is empty. The API expects a JSON payload.");
+    }
+
+    *root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
+                                       errbuf, sizeof(errbuf));
+    if (*root == NULL) {
+        return ngx_llm_gateway_invalid(ctx, err, NULL, NULL,
+                   "We could not parse the JSON body of your request (%s). "
+                   "The API expects a JSON payload.", errbuf);
+    }
+
+    if (!YAJL_IS_OBJECT(*root)) {
+        return ngx_llm_gateway_invalid(ctx, err, "invalid_type", NULL,
+                   "The request body must be a JSON object.");
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_llm_gateway_chat_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
     ngx_llm_gateway_error_t *err)
 {
-    u_char                      *nl;
     yajl_val                     root, v;
     ngx_int_t                    rc;
     ngx_uint_t                   i;
     ngx_llm_gateway_chat_t      *chat;
     ngx_llm_gateway_message_t   *msg;
-    u_char                       errbuf[256];
 
     chat = ngx_pcalloc(ctx->pool, sizeof(ngx_llm_gateway_chat_t));
     if (chat == NULL) {
@@ -122,31 +153,9 @@ ngx_llm_gateway_chat_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
     ctx->chat = chat;
     chat->raw = *body;
 
-    if (body->len == 0) {
-        return ngx_llm_gateway_invalid(ctx, err, NULL, NULL,
-                   "We could not parse the JSON body of your request: "
-                   "the body is empty. The API expects a JSON payload.");
-    }
-
-    root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
-                                      errbuf, sizeof(errbuf));
-    if (root == NULL) {
-
-        /* yajl's message spans lines with a context excerpt: keep one */
-
-        nl = (u_char *) ngx_strchr(errbuf, '\n');
-        if (nl) {
-            *nl = '\0';
-        }
-
-        return ngx_llm_gateway_invalid(ctx, err, NULL, NULL,
-                   "We could not parse the JSON body of your request (%s). "
-                   "The API expects a JSON payload.", errbuf);
-    }
-
-    if (!YAJL_IS_OBJECT(root)) {
-        return ngx_llm_gateway_invalid(ctx, err, "invalid_type", NULL,
-                   "The request body must be a JSON object.");
+    rc = ngx_llm_gateway_body_parse(ctx, body, &root, err);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     chat->root = root;
@@ -1028,13 +1037,11 @@ ngx_int_t
 ngx_llm_gateway_embed_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
     ngx_llm_gateway_error_t *err)
 {
-    u_char                   *nl;
     size_t                    i;
     yajl_val                  root, v, in;
     ngx_int_t                 rc, dims;
     ngx_str_t                *s, fmt;
     ngx_llm_gateway_embed_t  *e;
-    u_char                    errbuf[256];
 
     e = ngx_pcalloc(ctx->pool, sizeof(ngx_llm_gateway_embed_t));
     if (e == NULL) {
@@ -1044,22 +1051,9 @@ ngx_llm_gateway_embed_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
     ctx->embed = e;
     e->dimensions = -1;
 
-    root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
-                                      errbuf, sizeof(errbuf));
-    if (root == NULL) {
-        nl = (u_char *) ngx_strchr(errbuf, '\n');
-        if (nl) {
-            *nl = '\0';
-        }
-
-        return ngx_llm_gateway_invalid(ctx, err, NULL, NULL,
-                   "We could not parse the JSON body of your request (%s). "
-                   "The API expects a JSON payload.", errbuf);
-    }
-
-    if (!YAJL_IS_OBJECT(root)) {
-        return ngx_llm_gateway_invalid(ctx, err, "invalid_type", NULL,
-                   "The request body must be a JSON object.");
+    rc = ngx_llm_gateway_body_parse(ctx, body, &root, err);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     e->root = root;

@@ -8,13 +8,6 @@ use LLMGateway;
 no_shuffle();
 gateway_setup();
 
-sub fixture {
-    my $name = shift;
-    open my $fh, '<', "$ENV{TEST_NGINX_FIXTURES}/$name" or die "$name: $!";
-    local $/;
-    return <$fh>;
-}
-
 run_tests();
 
 __DATA__

@@ -23,7 +23,7 @@ use IO::Handle;
 use POSIX ();
 
 use Exporter 'import';
-our @EXPORT = qw(gateway_setup mock_port $UpstreamKey $GeminiKey
+our @EXPORT = qw(gateway_setup mock_port fixture $UpstreamKey $GeminiKey
                  $ClientToken);
 
 our $UpstreamKey = 'hf-test-key-aaaa1111bbbb2222';
@@ -33,6 +33,14 @@ our $ClientToken = 'client-token-0123';
 my ($MockPid, $MockPort);
 
 sub mock_port { return $MockPort }
+
+# a recorded sample from t/fixtures, byte for byte
+sub fixture {
+    my $name = shift;
+    open my $fh, '<', abs_path('t') . "/fixtures/$name" or die "$name: $!";
+    local $/;
+    return <$fh>;
+}
 
 sub start_mock {
     return if $MockPid;
