@@ -99,12 +99,12 @@ $(MODULE): $(SOURCES) | deps
 else
 
 $(MODULE): $(SOURCES)
+	mkdir -p $(BUILD)
 	cd $(NGINX_SRC) && ./configure --with-compat --with-http_ssl_module \
 	    --add-dynamic-module=$(TOP) $(NGINX_CONFIGURE_FLAGS) \
 	    > $(BUILD)/configure.log 2>&1 || { tail -30 $(BUILD)/configure.log; exit 1; }
 	$(MAKE) -C $(NGINX_SRC) -f objs/Makefile modules
-	mkdir -p $(BUILD) && cp $(NGINX_SRC)/objs/ngx_llm_gateway_module.so $@.tmp \
-	    && mv -f $@.tmp $@
+	cp $(NGINX_SRC)/objs/ngx_llm_gateway_module.so $@.tmp && mv -f $@.tmp $@
 
 endif
 

@@ -6,13 +6,19 @@
 # Three nginx instances on 127.0.0.1, each with its own prefix under
 # build/bench/:
 #
-#   mock     1 worker, answers every POST with a fixture file:
+#   mock     1 worker, answers every POST with a file:
 #            /v1/chat/completions         t/fixtures/openai_chat_response.json
 #            /stream/v1/chat/completions  t/fixtures/openai_stream_text.sse
+#            /v1beta/models/gemini-2.0-flash:generateContent
+#                                         bench/data/gemini_generate_response.json
+#            /v1beta/models/gemini-2.0-flash:streamGenerateContent
+#                                         bench/data/gemini_stream.sse
+#            (the two Gemini answers are constructed for the benchmark by
+#            bench/data/make-gemini.py, not recorded traffic)
 #   gateway  the module: location /v1/ { llm_gateway; }, subrequests to
 #            internal locations that proxy_pass to the mock
 #   proxy    the same proxy_pass settings and upstream keepalive, without
-#            the module
+#            the module (for Gemini: the mock's bytes untranslated)
 #
 # wrk (bench/post.lua) POSTs the same JSON body to the gateway and to the
 # proxy, alternating between them, BENCH_REPEATS times per scenario; the
@@ -33,7 +39,7 @@ THREADS=${BENCH_THREADS:-1}
 REPEATS=${BENCH_REPEATS:-3}
 WORKERS=${BENCH_WORKERS:-1}
 KEEPALIVE=${BENCH_UPSTREAM_KEEPALIVE:-32}
-SCENARIOS=${BENCH_SCENARIOS:-chat stream}
+SCENARIOS=${BENCH_SCENARIOS:-chat stream gemini-chat gemini-stream}
 AUTH=${BENCH_AUTH:-0}
 MOCK_DIRECT=${BENCH_MOCK_DIRECT:-1}
 TARGET_RATIO=${BENCH_TARGET_RATIO:-0.8}
@@ -43,6 +49,7 @@ PERF=${BENCH_PERF:-0}
 WORK=$TOP/build/bench
 RESULTS=${BENCH_RESULTS_DIR:-$TOP/bench/results}
 FIXTURES=$TOP/t/fixtures
+DATA=$TOP/bench/data
 LUA=$TOP/bench/post.lua
 
 UPSTREAM_KEY=bench-upstream-key-0123456789abcdef
@@ -64,8 +71,9 @@ done
 
 for s in $SCENARIOS; do
     case $s in
-        chat|stream) ;;
-        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS (chat, stream)" ;;
+        chat|stream|gemini-chat|gemini-stream) ;;
+        *) die "unknown scenario \"$s\" in BENCH_SCENARIOS" \
+               "(chat, stream, gemini-chat, gemini-stream)" ;;
     esac
 done
 
