@@ -67,39 +67,53 @@ ngx_llm_gateway_header_out(ngx_http_request_t *r, char *name,
 }
 
 
+/* "Authorization: Bearer <token>", the scheme in any case, trimmed */
+
+ngx_int_t
+ngx_llm_gateway_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(token);
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data + 7;
+    last = h->value.data + h->value.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return token->len ? NGX_OK : NGX_DECLINED;
+}
+
+
 ngx_int_t
 ngx_llm_gateway_auth(ngx_http_request_t *r, ngx_llm_gateway_loc_conf_t *glcf,
     ngx_llm_gateway_error_t *err)
 {
-    u_char           *p, *last;
-    ngx_str_t         token, challenge;
-    ngx_table_elt_t  *h;
+    ngx_str_t  token, challenge;
 
     if (glcf->tokens == NULL) {
         return NGX_OK;
     }
 
-    ngx_str_null(&token);
-
-    h = r->headers_in.authorization;
-
-    if (h && h->value.len > 7
-        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        p = h->value.data + 7;
-        last = h->value.data + h->value.len;
-
-        while (p < last && *p == ' ') {
-            p++;
-        }
-
-        while (last > p && last[-1] == ' ') {
-            last--;
-        }
-
-        token.data = p;
-        token.len = last - p;
-    }
+    (void) ngx_llm_gateway_bearer(r, &token);
 
     ngx_str_set(&challenge, "Bearer realm=\"llm_gateway\"");
 

@@ -76,7 +76,7 @@ ngx_llm_gateway_header_filter(ngx_http_request_t *r)
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_llm_gateway_module);
 
-    if (!glcf->enable) {
+    if (!glcf->enable && glcf->native == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -472,9 +472,10 @@ ngx_llm_gateway_sse_event(void *data, ngx_str_t *event, ngx_str_t *payload)
 static ngx_int_t
 ngx_llm_gateway_error_page(ngx_http_request_t *r)
 {
-    char                     *message, *code;
-    ngx_llm_gateway_ctx_t    *ctx;
-    ngx_llm_gateway_error_t   err;
+    char                        *message, *code;
+    ngx_llm_gateway_ctx_t       *ctx;
+    ngx_llm_gateway_error_t      err;
+    ngx_llm_gateway_loc_conf_t  *glcf;
 
     ctx = ngx_llm_gateway_get_ctx(r);
     if (ctx == NULL) {
@@ -543,13 +544,34 @@ ngx_llm_gateway_error_page(ngx_http_request_t *r)
                                                : "The request failed.";
     }
 
-    ngx_llm_gateway_error_set(&err, r->headers_out.status, message, NULL,
-                              NULL, code);
+    glcf = ngx_http_get_module_loc_conf(r, ngx_llm_gateway_module);
 
-    if (ngx_llm_gateway_error_json(r->pool, &err, &ctx->error_body)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (glcf->native) {
+
+        /* Gemini's clients read errors as google.rpc.Status */
+
+        ctx->error_body.data = ngx_pnalloc(r->pool, 128);
+        if (ctx->error_body.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->error_body.len = ngx_sprintf(ctx->error_body.data,
+                                  "{\"error\":{\"code\":%ui,\"message\":"
+                                  "\"%s\",\"status\":\"%V\"}}",
+                                  r->headers_out.status, message,
+                                  ngx_llm_gateway_native_status(
+                                      r->headers_out.status))
+                              - ctx->error_body.data;
+
+    } else {
+        ngx_llm_gateway_error_set(&err, r->headers_out.status, message,
+                                  NULL, NULL, code);
+
+        if (ngx_llm_gateway_error_json(r->pool, &err, &ctx->error_body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     ctx->error_page = 1;

@@ -417,6 +417,7 @@ ngx_llm_gateway_ctx_t *ngx_llm_gateway_get_ctx(ngx_http_request_t *r);
 char *ngx_llm_gateway_gemini_native(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_llm_gateway_native_handler(ngx_http_request_t *r);
+ngx_str_t *ngx_llm_gateway_native_status(ngx_uint_t status);
 ngx_int_t ngx_llm_gateway_native_done(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
 ngx_int_t ngx_llm_gateway_read_body(ngx_http_request_t *r, ngx_str_t *body);
@@ -451,6 +452,7 @@ ngx_int_t ngx_llm_gateway_auth(ngx_http_request_t *r,
     ngx_llm_gateway_loc_conf_t *glcf, ngx_llm_gateway_error_t *err);
 ngx_uint_t ngx_llm_gateway_token_valid(ngx_llm_gateway_loc_conf_t *glcf,
     ngx_str_t *token);
+ngx_int_t ngx_llm_gateway_bearer(ngx_http_request_t *r, ngx_str_t *token);
 ngx_int_t ngx_llm_gateway_cors_headers(ngx_http_request_t *r,
     ngx_llm_gateway_loc_conf_t *glcf, ngx_uint_t preflight);
 

@@ -86,6 +86,30 @@ ngx_llm_gateway_native_handler(ngx_http_request_t *r)
     ngx_llm_gateway_ctx_t        *ctx;
     ngx_llm_gateway_loc_conf_t   *glcf;
 
+    if (r->method == NGX_HTTP_OPTIONS) {
+
+        /* a browser's preflight: CORS headers come from the filter */
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx = ngx_llm_gateway_get_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->own_output = 1;
+
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        return ngx_http_send_header(r);
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
         return ngx_llm_gateway_native_error(r, NGX_HTTP_NOT_ALLOWED,
                                             "INVALID_ARGUMENT",
@@ -268,6 +292,8 @@ ngx_llm_gateway_native_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 static ngx_int_t
 ngx_llm_gateway_native_token(ngx_http_request_t *r, ngx_str_t *token)
 {
+    u_char           *dst, *src;
+    ngx_str_t         arg;
     ngx_table_elt_t  *h;
 
     h = ngx_llm_gateway_header_in(r, "x-goog-api-key",
@@ -278,23 +304,24 @@ ngx_llm_gateway_native_token(ngx_http_request_t *r, ngx_str_t *token)
         return NGX_OK;
     }
 
-    if (ngx_http_arg(r, (u_char *) "key", 3, token) == NGX_OK
-        && token->len)
-    {
+    if (ngx_http_arg(r, (u_char *) "key", 3, &arg) == NGX_OK && arg.len) {
+
+        /* a query value is escaped: the token as the client has it */
+
+        token->data = ngx_pnalloc(r->pool, arg.len);
+        if (token->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        dst = token->data;
+        src = arg.data;
+        ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
+        token->len = dst - token->data;
+
         return NGX_OK;
     }
 
-    h = r->headers_in.authorization;
-
-    if (h && h->value.len > 7
-        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        token->data = h->value.data + 7;
-        token->len = h->value.len - 7;
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
+    return ngx_llm_gateway_bearer(r, token);
 }
 
 
@@ -340,6 +367,40 @@ ngx_llm_gateway_native_args(ngx_http_request_t *r, ngx_str_t *args)
     args->len = q - args->data;
 
     return NGX_OK;
+}
+
+
+/* google.rpc.Code names for HTTP statuses, as Google's API answers */
+
+ngx_str_t *
+ngx_llm_gateway_native_status(ngx_uint_t status)
+{
+    static ngx_str_t  invalid = ngx_string("INVALID_ARGUMENT");
+    static ngx_str_t  unauthenticated = ngx_string("UNAUTHENTICATED");
+    static ngx_str_t  denied = ngx_string("PERMISSION_DENIED");
+    static ngx_str_t  not_found = ngx_string("NOT_FOUND");
+    static ngx_str_t  exhausted = ngx_string("RESOURCE_EXHAUSTED");
+    static ngx_str_t  internal = ngx_string("INTERNAL");
+    static ngx_str_t  unavailable = ngx_string("UNAVAILABLE");
+    static ngx_str_t  deadline = ngx_string("DEADLINE_EXCEEDED");
+
+    switch (status) {
+    case NGX_HTTP_UNAUTHORIZED:
+        return &unauthenticated;
+    case NGX_HTTP_FORBIDDEN:
+        return &denied;
+    case NGX_HTTP_NOT_FOUND:
+        return &not_found;
+    case 429:
+        return &exhausted;
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return &unavailable;
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return &deadline;
+    default:
+        return status >= 500 ? &internal : &invalid;
+    }
 }
 
 

@@ -460,6 +460,10 @@ ngx_llm_gateway_gemini_user_parts(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
             break;
 
         case NGX_LLM_GATEWAY_PART_AUDIO:
+            if (part[i].format.len == 0) {
+                ngx_str_set(&part[i].format, "wav");
+            }
+
             mime.len = sizeof("audio/") - 1 + part[i].format.len;
             mime.data = ngx_pnalloc(ctx->pool, mime.len);
             if (mime.data == NULL) {
@@ -639,8 +643,9 @@ ngx_llm_gateway_gemini_tool_part(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
     ngx_llm_gateway_message_t *msg)
 {
     yajl_val                      parsed;
-    ngx_str_t                    *name, text;
+    ngx_str_t                    *name, text, *piece;
     ngx_uint_t                    i, j;
+    ngx_array_t                   pieces;
     ngx_llm_gateway_part_t       *part;
     ngx_llm_gateway_message_t    *m;
     ngx_llm_gateway_tool_call_t  *tc;
@@ -673,19 +678,35 @@ ngx_llm_gateway_gemini_tool_part(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
                    "earlier assistant message has.");
     }
 
-    /* the result text: a string or the text parts joined */
+    /* the result text: a string, or the text parts joined */
 
     text = msg->text;
 
     if (msg->content_parts) {
-        ngx_str_null(&text);
+        if (ngx_array_init(&pieces, ctx->pool, msg->parts->nelts,
+                           sizeof(ngx_str_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         part = msg->parts->elts;
 
         for (j = 0; j < msg->parts->nelts; j++) {
             if (part[j].type == NGX_LLM_GATEWAY_PART_TEXT) {
-                text = part[j].text;
-                break;
+                piece = ngx_array_push(&pieces);
+                if (piece == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *piece = part[j].text;
             }
+        }
+
+        if (ngx_llm_gateway_gemini_join(ctx->pool, &pieces, &text)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
     }
 
@@ -2775,6 +2796,10 @@ ngx_llm_gateway_gemini_process_embeddings(ngx_llm_gateway_ctx_t *ctx,
     }
 
     tokens = (ctx->embed->chars + 3) / 4;
+
+    if (tokens < (int64_t) ctx->embed->inputs.nelts) {
+        tokens = ctx->embed->inputs.nelts;
+    }
     ctx->prompt_tokens = tokens;
 
     if (!ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))

@@ -1037,7 +1037,7 @@ ngx_int_t
 ngx_llm_gateway_embed_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
     ngx_llm_gateway_error_t *err)
 {
-    size_t                    i;
+    size_t                    i, j;
     yajl_val                  root, v, in;
     ngx_int_t                 rc, dims;
     ngx_str_t                *s, fmt;
@@ -1127,7 +1127,11 @@ ngx_llm_gateway_embed_parse(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body,
                        "string.");
         }
 
-        e->chars += s[i].len;
+        /* characters, not bytes: the token estimate counts them */
+
+        for (j = 0; j < s[i].len; j++) {
+            e->chars += ((s[i].data[j] & 0xc0) != 0x80);
+        }
     }
 
     v = ngx_llm_gateway_json_get(root, "encoding_format");

@@ -490,13 +490,17 @@ ngx_llm_gateway_stream_finish(ngx_http_request_t *r,
 {
     ngx_str_t                 json;
     ngx_buf_t                *b;
+    ngx_uint_t                clean;
     ngx_chain_t              *cl, *out, **ll;
     ngx_llm_gateway_error_t   err;
 
     ctx->upstream_status = srctx->status;
 
-    if (srctx->stream && srctx->last && srctx->rc == NGX_OK
-        && !srctx->overflow && !ctx->stream_done && !ctx->stream_failed)
+    /* only a stream that ended as it should is finished as such */
+
+    clean = (srctx->rc == NGX_OK && srctx->last && !srctx->overflow);
+
+    if (clean && srctx->stream && !ctx->stream_done && !ctx->stream_failed)
     {
         if (ngx_llm_gateway_sse_flush(&ctx->sse, r->pool,
                                       ngx_llm_gateway_sse_event, ctx)
@@ -506,7 +510,7 @@ ngx_llm_gateway_stream_finish(ngx_http_request_t *r,
         }
     }
 
-    if (srctx->provider->type->finish_stream
+    if (clean && srctx->provider->type->finish_stream
         && !ctx->stream_failed && !ctx->stream_done)
     {
         if (srctx->provider->type->finish_stream(ctx) == NGX_ERROR) {
@@ -516,9 +520,7 @@ ngx_llm_gateway_stream_finish(ngx_http_request_t *r,
 
     if (!ctx->stream_done) {
 
-        if (!ctx->stream_failed
-            && (srctx->rc != NGX_OK || !srctx->last || srctx->overflow))
-        {
+        if (!ctx->stream_failed && !clean) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "llm gateway: provider \"%V\" stream ended "
                           "prematurely", &srctx->provider->name);

@@ -533,3 +533,35 @@ qr/$re/
 ['chat.completion', quotemeta(q~\"thinkingConfig\":{\"thinkingLevel\":\"MEDIUM\",\"includeThoughts\":true}~),
  'chat.completion', quotemeta(q~\"thinkingConfig\":{\"thinkingLevel\":\"MINIMAL\",\"includeThoughts\":true}~),
  'chat.completion', quotemeta(q~\"generationConfig\":{}}"~)]
+
+
+
+=== TEST 34: a Gemini stream cut by the upstream ends with an error, not a finish
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"mock-truncate-mid-stream\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+"POST /v1/chat/completions
+{\"model\":\"mock-reset-mid-stream\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- response_body_like eval
+['"content":"The".*\n\ndata: \{"error":\{"message":"The upstream stream ended prematurely\.","type":"server_error","param":null,"code":"upstream_stream_truncated"\}\}\n\ndata: \[DONE\]\n\n$',
+ '"code":"upstream_stream_truncated"\}\}\n\ndata: \[DONE\]\n\n$']
+--- response_body_unlike eval
+['"finish_reason":"stop"', '"finish_reason":"stop"']
+--- error_log
+stream ended prematurely
+
+
+
+=== TEST 35: tool results made of several text parts are joined
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+["POST /v1/chat/completions
+{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},
+ {\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},
+ {\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":[{\"type\":\"text\",\"text\":\"part one, \"},{\"type\":\"text\",\"text\":\"part two\"}]}]}",
+"GET /_mock/last"]
+--- response_body_like eval
+['chat.completion', quotemeta(q~{\"functionResponse\":{\"name\":\"f\",\"response\":{\"output\":\"part one, part two\"}}}~)]

@@ -131,3 +131,51 @@ connect() failed
 --- must_die
 --- error_log
 provider "hf" is not of type gemini
+
+
+
+=== TEST 8: a preflight gets CORS headers
+--- config
+    location /v1beta/ {
+        llm_gateway_gemini_native gemini;
+        llm_gateway_cors *;
+    }
+--- request
+OPTIONS /v1beta/models/gemini-2.0-flash:generateContent
+--- more_headers
+Origin: https://app.example.com
+--- error_code: 204
+--- response_headers
+Access-Control-Allow-Origin: *
+--- response_body
+
+
+
+=== TEST 9: nginx's own errors answer in Google's shape
+--- config
+    location /v1beta/ {
+        llm_gateway_gemini_native gemini;
+        client_max_body_size 10;
+    }
+--- request
+POST /v1beta/models/gemini-2.0-flash:generateContent
+{"contents":[{"parts":[{"text":"too long for the limit"}]}]}
+--- error_code: 413
+--- response_headers
+Content-Type: application/json
+--- response_body chomp
+{"error":{"code":413,"message":"The request body is too large.","status":"INVALID_ARGUMENT"}}
+--- error_log
+client intended to send too large body
+
+
+
+=== TEST 10: an escaped key= is the token as the client has it
+--- config
+    location /v1beta/ {
+        llm_gateway_gemini_native gemini;
+        llm_gateway_auth token=native-token-42;
+    }
+--- request
+GET /v1beta/models?pageSize=1&key=native%2Dtoken%2D42
+--- response_body_like: ^\{\s*"models": \[
