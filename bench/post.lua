@@ -5,7 +5,11 @@
 --   BENCH_BODY_FILE   file holding the request body (JSON)
 --   BENCH_TOKEN       sent as "Authorization: Bearer ..." (optional)
 --   BENCH_EXPECT_LEN  exact length every response body must have (optional)
---   BENCH_EXPECT      a string every response body must contain (optional)
+--   BENCH_EXPECT      a string every response body must contain (optional);
+--                     several strings separated by newlines: all of them
+--                     (the Gemini scenarios: the gateway's answers must be
+--                     OpenAI JSON or SSE with finish_reason "stop", the
+--                     proxy's Gemini's own, with finishReason "STOP")
 --
 -- done() prints one line, "BENCH_RESULT {json}", with the request count,
 -- req/s, latency percentiles and the error counts: non-2xx answers, 2xx
@@ -32,9 +36,18 @@ if token and token ~= "" then
 end
 
 local expect_len = tonumber(os.getenv("BENCH_EXPECT_LEN") or "")
-local expect = os.getenv("BENCH_EXPECT")
-if expect == "" then
-    expect = nil
+local expect = {}
+for marker in string.gmatch(os.getenv("BENCH_EXPECT") or "", "[^\n]+") do
+    table.insert(expect, marker)
+end
+
+local function has_markers(body)
+    for _, marker in ipairs(expect) do
+        if string.find(body, marker, 1, true) == nil then
+            return false
+        end
+    end
+    return true
 end
 
 -- per-thread counters, read back by done() through thread:get()
@@ -57,7 +70,7 @@ function response(status, headers, body)
 
     local ok = body ~= nil
         and (expect_len == nil or #body == expect_len)
-        and (expect == nil or string.find(body, expect, 1, true) ~= nil)
+        and has_markers(body)
 
     if not ok then
         bad_body = bad_body + 1

@@ -131,6 +131,18 @@ cat > "$WORK/stream.json" <<'EOF'
 {"model":"stream/Llama-3.1-8B-Instruct","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the weather like in San Francisco today?"}],"max_tokens":256,"temperature":0.7,"stream":true}
 EOF
 
+# the Gemini scenarios: the same messages to a Gemini model; the gateway
+# translates them to generateContent / streamGenerateContent
+GEMINI_MODEL=gemini-2.0-flash
+
+cat > "$WORK/gemini-chat.json" <<EOF
+{"model":"$GEMINI_MODEL","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the weather like in San Francisco today?"}],"max_tokens":256,"temperature":0.7}
+EOF
+
+cat > "$WORK/gemini-stream.json" <<EOF
+{"model":"$GEMINI_MODEL","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the weather like in San Francisco today?"}],"max_tokens":256,"temperature":0.7,"stream":true}
+EOF
+
 # ------------------------------------------------------------ configs
 
 # shared by every instance
@@ -171,11 +183,13 @@ upstream_block() {
 EOF
 }
 
+# proxy_settings header value: the upstream key goes in "Authorization:
+# Bearer ..." (OpenAI-shaped upstreams) or in "x-goog-api-key" (Gemini)
 proxy_settings() {
     cat <<EOF
             proxy_http_version  1.1;
             proxy_set_header    Connection  "";
-            proxy_set_header    Authorization  "Bearer $1";
+            proxy_set_header    $1  "$2";
             proxy_buffering     off;
             proxy_read_timeout  30s;
 EOF
@@ -188,6 +202,17 @@ EOF
 mkdir -p "$WORK/mock/html/v1/chat" "$WORK/mock/html/stream/v1/chat"
 cp "$FIXTURES/openai_chat_response.json" "$WORK/mock/html/v1/chat/completions"
 cp "$FIXTURES/openai_stream_text.sse" "$WORK/mock/html/stream/v1/chat/completions"
+
+# Gemini's paths end in ":method" ("?alt=sse" for the stream; the static
+# handler ignores the query); the files are named so.  Their bytes are
+# constructed for the benchmark (bench/data/make-gemini.py), in the shapes
+# of the recorded samples t/fixtures/gemini_generate_response.json and
+# t/fixtures/gemini_stream_basic.sse; they are not recorded traffic.
+GEMINI_CHAT_PATH=/v1beta/models/$GEMINI_MODEL:generateContent
+GEMINI_STREAM_PATH=/v1beta/models/$GEMINI_MODEL:streamGenerateContent
+mkdir -p "$WORK/mock/html/v1beta/models"
+cp "$DATA/gemini_generate_response.json" "$WORK/mock/html$GEMINI_CHAT_PATH"
+cp "$DATA/gemini_stream.sse" "$WORK/mock/html$GEMINI_STREAM_PATH"
 
 {
     common_main 1
@@ -212,6 +237,21 @@ $(common_http)
         # chunked transfer encoding, and so does this one (the SSI filter
         # drops the file's Content-Length; the fixture has no SSI commands)
         location = /stream/v1/chat/completions {
+            default_type  text/event-stream;
+            add_header    Cache-Control  no-cache;
+            error_page    405 =200 \$uri;
+            ssi           on;
+            ssi_types     text/event-stream;
+        }
+
+        # Gemini: generateContent with a Content-Length,
+        # streamGenerateContent?alt=sse chunked, as above
+        location = $GEMINI_CHAT_PATH {
+            default_type  application/json;
+            error_page    405 =200 \$uri;
+        }
+
+        location = $GEMINI_STREAM_PATH {
             default_type  text/event-stream;
             add_header    Cache-Control  no-cache;
             error_page    405 =200 \$uri;
@@ -244,11 +284,13 @@ $(upstream_block)
 
     llm_gateway_provider  hf   type=hf_router pass=/_llm/hf  key=$UPSTREAM_KEY;
     llm_gateway_provider  hfs  type=hf_router pass=/_llm/hfs key=$UPSTREAM_KEY;
+    llm_gateway_provider  gemini  type=gemini pass=/_llm/gemini key=$UPSTREAM_KEY;
 
     # the stream scenario's model goes to a provider whose location maps
     # to the mock's SSE path
     llm_gateway_model  ~^stream/       hfs;
     llm_gateway_model  ~^[^/]+/[^/]+\$  hf;
+    llm_gateway_model  ~^gemini-       gemini;
 
     server {
         listen  127.0.0.1:$GW_PORT backlog=4096;
@@ -261,13 +303,21 @@ $(upstream_block)
         location /_llm/hf/ {
             internal;
             proxy_pass  http://mock/;
-$(proxy_settings "\$llm_gateway_upstream_key")
+$(proxy_settings Authorization "Bearer \$llm_gateway_upstream_key")
         }
 
         location /_llm/hfs/ {
             internal;
             proxy_pass  http://mock/stream/;
-$(proxy_settings "\$llm_gateway_upstream_key")
+$(proxy_settings Authorization "Bearer \$llm_gateway_upstream_key")
+        }
+
+        # the gateway asks for /v1beta/models/{model}:generateContent or
+        # :streamGenerateContent?alt=sse below this prefix
+        location /_llm/gemini/ {
+            internal;
+            proxy_pass  http://mock/;
+$(proxy_settings x-goog-api-key "\$llm_gateway_upstream_key")
         }
     }
 }
@@ -288,12 +338,26 @@ $(upstream_block)
 
         location = /v1/chat/completions {
             proxy_pass  http://mock;
-$(proxy_settings "$UPSTREAM_KEY")
+$(proxy_settings Authorization "Bearer $UPSTREAM_KEY")
         }
 
         location = /stream/v1/chat/completions {
             proxy_pass  http://mock;
-$(proxy_settings "$UPSTREAM_KEY")
+$(proxy_settings Authorization "Bearer $UPSTREAM_KEY")
+        }
+
+        # Gemini: the client's path mapped onto the upstream path the
+        # gateway calls (with the same query and key header); the answer
+        # goes back untranslated, so the difference with the gateway is
+        # what the translation costs on top of proxying
+        location = /gemini/v1/chat/completions {
+            proxy_pass  http://mock$GEMINI_CHAT_PATH;
+$(proxy_settings x-goog-api-key "$UPSTREAM_KEY")
+        }
+
+        location = /gemini-stream/v1/chat/completions {
+            proxy_pass  http://mock$GEMINI_STREAM_PATH?alt=sse;
+$(proxy_settings x-goog-api-key "$UPSTREAM_KEY")
         }
     }
 }
@@ -352,43 +416,150 @@ cpu_ticks() {
 # ------------------------------------------------------------ targets
 
 url_of() {   # target scenario
-    local port path
+    local port path=/v1/chat/completions
     case $1 in
         gateway) port=$GW_PORT ;;
         proxy) port=$PX_PORT ;;
         mock) port=$MOCK_PORT ;;
     esac
-    if [ "$2" = stream ] && [ "$1" != gateway ]; then
-        path=/stream/v1/chat/completions
-    else
-        path=/v1/chat/completions
+    # the gateway takes every scenario at /v1/chat/completions (the model
+    # and "stream" in the body choose); the proxy tells them by path
+    if [ "$1" != gateway ]; then
+        case $2 in
+            stream) path=/stream/v1/chat/completions ;;
+            gemini-chat)
+                if [ "$1" = mock ]; then path=$GEMINI_CHAT_PATH
+                else path=/gemini/v1/chat/completions; fi ;;
+            gemini-stream)
+                if [ "$1" = mock ]; then path="$GEMINI_STREAM_PATH?alt=sse"
+                else path=/gemini-stream/v1/chat/completions; fi ;;
+        esac
     fi
     echo "http://127.0.0.1:$port$path"
 }
 
+# the upstream's bytes for a scenario (what the mock and the proxy return,
+# and the gateway too for chat and stream)
 fixture_of() {
-    if [ "$1" = stream ]; then
-        echo "$FIXTURES/openai_stream_text.sse"
-    else
-        echo "$FIXTURES/openai_chat_response.json"
-    fi
+    case $1 in
+        chat) echo "$FIXTURES/openai_chat_response.json" ;;
+        stream) echo "$FIXTURES/openai_stream_text.sse" ;;
+        gemini-chat) echo "$DATA/gemini_generate_response.json" ;;
+        gemini-stream) echo "$DATA/gemini_stream.sse" ;;
+    esac
+}
+
+# does the gateway translate the answer (target scenario)?
+translated() {
+    [ "$1" = gateway ] && case $2 in gemini-*) true ;; *) false ;; esac
 }
 
 ctype_of() {
-    if [ "$1" = stream ]; then echo text/event-stream; else echo application/json; fi
+    case $1 in
+        *stream) echo text/event-stream ;;
+        *) echo application/json ;;
+    esac
 }
 
+# what every answer must contain (target scenario); several markers are
+# separated by newlines, all must be there
 marker_of() {
-    if [ "$1" = stream ]; then echo 'data: [DONE]'; else echo '"chat.completion"'; fi
+    case $2 in
+        chat) echo '"chat.completion"' ;;
+        stream) echo 'data: [DONE]' ;;
+        gemini-chat)
+            if translated "$1" "$2"; then
+                printf '%s\n%s\n' '"object":"chat.completion"' '"finish_reason":"stop"'
+            else
+                echo '"finishReason": "STOP"'
+            fi ;;
+        gemini-stream)
+            if translated "$1" "$2"; then
+                printf '%s\n%s\n' '"finish_reason":"stop"' 'data: [DONE]'
+            else
+                echo '"finishReason": "STOP"'
+            fi ;;
+    esac
+}
+
+# the exact length of every answer: the upstream bytes', or for a
+# translated answer the length of the one the sanity check verified (its
+# id and created fields vary in value, not in length)
+declare -A EXPECT_LEN
+
+expect_len_of() {   # target scenario
+    if translated "$1" "$2"; then
+        echo "${EXPECT_LEN[$1/$2]}"
+    else
+        wc -c < "$(fixture_of "$2")"
+    fi
 }
 
 # ------------------------------------------------------------ sanity
 
+# the gateway's translation of the Gemini answers: an OpenAI
+# chat.completion whose content is bench/data/gemini_text.txt, or an
+# OpenAI event stream whose deltas add up to that text and that ends with
+# "data: [DONE]"; the usage is Gemini's
+verify_translation() {   # scenario body
+    python3 - "$1" "$2" "$DATA/gemini_text.txt" \
+        "$DATA/gemini_generate_response.json" "$GEMINI_MODEL" <<'EOF'
+import json, sys
+
+scenario, body_file, text_file, gemini_file, model = sys.argv[1:]
+body = open(body_file, "rb").read().decode("utf-8")
+text = open(text_file, encoding="utf-8").read()
+gusage = json.load(open(gemini_file, encoding="utf-8"))["usageMetadata"]
+
+def fail(why):
+    print("translation: " + why, file=sys.stderr)
+    sys.exit(1)
+
+if scenario == "gemini-chat":
+    d = json.loads(body)
+    if d.get("object") != "chat.completion" or d.get("model") != model:
+        fail("not a chat.completion for %s" % model)
+    if len(d["choices"]) != 1:
+        fail("%d choices" % len(d["choices"]))
+    c = d["choices"][0]
+    if c["message"].get("role") != "assistant" or c["message"].get("content") != text:
+        fail("the message content is not the text of gemini_text.txt")
+    if c.get("finish_reason") != "stop":
+        fail("finish_reason %r" % c.get("finish_reason"))
+    u = d.get("usage") or {}
+    if (u.get("prompt_tokens"), u.get("completion_tokens"), u.get("total_tokens")) \
+            != (gusage["promptTokenCount"], gusage["candidatesTokenCount"],
+                gusage["totalTokenCount"]):
+        fail("usage %r" % u)
+else:
+    if not body.endswith("\n\ndata: [DONE]\n\n"):
+        fail("does not end with data: [DONE]")
+    events = body.split("\n\n")[:-2]
+    content, finish = "", []
+    for e in events:
+        if not e.startswith("data: ") or "\n" in e:
+            fail("not one data: line per event: %r" % e[:80])
+        d = json.loads(e[6:])
+        if d.get("object") != "chat.completion.chunk" or d.get("model") != model:
+            fail("not a chat.completion.chunk for %s: %r" % (model, e[:80]))
+        for c in d["choices"]:
+            content += c["delta"].get("content") or ""
+            if c.get("finish_reason") is not None:
+                finish.append(c["finish_reason"])
+    if content != text:
+        fail("the deltas do not add up to the text of gemini_text.txt")
+    if finish != ["stop"]:
+        fail("finish reasons %r" % finish)
+    print("%d events" % len(events), file=sys.stderr)
+EOF
+}
+
 # one request per target and scenario with curl: 200, the content type,
-# and the fixture's bytes (the gateway passes both bodies through
-# unchanged), or the run stops here
+# and the upstream's bytes (the gateway passes the OpenAI-shaped bodies
+# through unchanged; the Gemini ones it must translate), or the run stops
+# here
 check() {
-    local target=$1 scenario=$2 out code ctype
+    local target=$1 scenario=$2 out code ctype ok=1 expected
     out=$WORK/check-$target-$scenario
 
     read -r code ctype < <(curl -sS -o "$out.body" -D "$out.headers" \
@@ -398,11 +569,24 @@ check() {
         --data-binary @"$WORK/$scenario.json" "$(url_of "$target" "$scenario")") \
         || die "$target/$scenario: curl failed"
 
-    if [ "$code" != 200 ] || [ "${ctype%%;*}" != "$(ctype_of "$scenario")" ] \
-        || ! cmp -s "$out.body" "$(fixture_of "$scenario")"
-    then
+    if [ "$code" != 200 ] || [ "${ctype%%;*}" != "$(ctype_of "$scenario")" ]; then
+        ok=0
+    elif translated "$target" "$scenario"; then
+        expected="the translation of $(fixture_of "$scenario")"
+        if verify_translation "$scenario" "$out.body" 2> "$out.verify"; then
+            EXPECT_LEN[$target/$scenario]=$(wc -c < "$out.body")
+        else
+            ok=0
+            cat "$out.verify" >&2
+        fi
+    else
+        expected="the bytes of $(fixture_of "$scenario")"
+        cmp -s "$out.body" "$(fixture_of "$scenario")" || ok=0
+    fi
+
+    if [ "$ok" = 0 ]; then
         say "$target/$scenario: expected 200 $(ctype_of "$scenario") with" \
-            "the bytes of $(fixture_of "$scenario")"
+            "${expected:-the expected body}"
         say "got $code $ctype, $(wc -c < "$out.body") bytes:"
         head -c 600 "$out.body" >&2; echo >&2
         say "error log of $target:"
@@ -417,7 +601,8 @@ for s in $SCENARIOS; do
     check gateway "$s"
 done
 
-say "sanity: gateway and proxy answer 200 with the fixtures' bytes"
+say "sanity: the mock and the proxy answer 200 with the upstream's bytes," \
+    "the gateway with the same bytes or (Gemini) their translation"
 
 # ------------------------------------------------------------ wrk runs
 
@@ -447,8 +632,8 @@ run_wrk() {
 
     BENCH_BODY_FILE=$WORK/$scenario.json \
     BENCH_TOKEN=$CLIENT_TOKEN \
-    BENCH_EXPECT_LEN=$(wc -c < "$(fixture_of "$scenario")") \
-    BENCH_EXPECT=$(marker_of "$scenario") \
+    BENCH_EXPECT_LEN=$(expect_len_of "$target" "$scenario") \
+    BENCH_EXPECT=$(marker_of "$target" "$scenario") \
         "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 10s \
         -s "$LUA" "$(url_of "$target" "$scenario")" > "$out" 2>&1 \
         || { cat "$out" >&2; die "wrk failed ($target/$scenario)"; }
@@ -628,10 +813,10 @@ with open(os.environ["BENCH_OUT"], "w") as f:
 
 hdr = ("scenario", "target", "req/s", "spread", "ratio", "p50 ms",
        "p99 ms", "cpu us/req", "errors")
-fmt = "{:<9} {:<12} {:>8} {:>7} {:>6} {:>7} {:>7} {:>10} {:>6}"
+fmt = "{:<13} {:<12} {:>8} {:>7} {:>6} {:>7} {:>7} {:>10} {:>6}"
 print()
 print(fmt.format(*hdr))
-print("-" * 82)
+print("-" * 86)
 for s, e in result["scenarios"].items():
     for t, label in (("gateway", "gateway"), ("proxy", "proxy_pass"),
                      ("mock_direct", "mock direct")):
