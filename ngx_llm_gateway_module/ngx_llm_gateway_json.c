@@ -355,13 +355,18 @@ ngx_llm_gateway_json_on_number(void *ctx, const char *s, size_t len)
         return 0;
     }
 
-    /* as yajl's own tree: the integer and the double, where they fit */
+    /*
+     * As yajl's own tree: the integer and the double, where they fit.
+     * Most numbers are integers: their double needs no strtod().
+     */
 
     errno = 0;
     v->u.number.i = strtoll(v->u.number.r, &end, 10);
 
     if (errno == 0 && *end == '\0') {
-        v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+        v->u.number.flags = YAJL_NUMBER_INT_VALID|YAJL_NUMBER_DOUBLE_VALID;
+        v->u.number.d = (double) v->u.number.i;
+        return 1;
     }
 
     errno = 0;
@@ -551,19 +556,18 @@ ngx_llm_gateway_json_emit(yajl_gen g, ngx_llm_gateway_out_t *out)
 yajl_val
 ngx_llm_gateway_json_get(yajl_val obj, const char *key)
 {
-    size_t      i, len;
-    const char *k;
+    size_t  i;
 
     if (obj == NULL || !YAJL_IS_OBJECT(obj)) {
         return NULL;
     }
 
-    len = ngx_strlen(key);
+    /* keys are NUL-terminated: the first byte settles most of them */
 
     for (i = 0; i < obj->u.object.len; i++) {
-        k = obj->u.object.keys[i];
-
-        if (ngx_strlen(k) == len && ngx_memcmp(k, key, len) == 0) {
+        if (obj->u.object.keys[i][0] == key[0]
+            && ngx_strcmp(obj->u.object.keys[i], key) == 0)
+        {
             return obj->u.object.values[i];
         }
     }

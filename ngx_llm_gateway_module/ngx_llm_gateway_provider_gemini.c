@@ -46,6 +46,9 @@ typedef struct {
     int64_t                         tool_use;
     int64_t                         total;
 
+    ngx_pool_t                     *scratch;   /* one event's tree */
+    yajl_gen                        gen;
+
     unsigned                        usage:1;
     unsigned                        blocked:1;
 } ngx_llm_gateway_gemini_stream_t;
@@ -104,6 +107,9 @@ static ngx_int_t ngx_llm_gateway_gemini_usage_gen(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g, ngx_llm_gateway_gemini_stream_t *st);
 static ngx_int_t ngx_llm_gateway_gemini_process_event(
     ngx_llm_gateway_ctx_t *ctx, ngx_str_t *event, ngx_str_t *data);
+static ngx_int_t ngx_llm_gateway_gemini_scratch_cleanup(
+    ngx_llm_gateway_ctx_t *ctx, ngx_pool_t *scratch);
+static void ngx_llm_gateway_gemini_scratch_destroy(void *data);
 static ngx_int_t ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx,
     yajl_val root);
 static ngx_int_t ngx_llm_gateway_gemini_chunk_head(ngx_llm_gateway_ctx_t *ctx,
@@ -1872,16 +1878,46 @@ ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
 /* ------------------------------------------------------------- streams */
 
 
+/*
+ * Every event is a whole GenerateContentResponse.  Its tree is built in
+ * a pool of the stream's own, reset after each event: no malloc per
+ * node, and a long stream needs no more memory than its largest event.
+ */
+
 static ngx_int_t
 ngx_llm_gateway_gemini_process_event(ngx_llm_gateway_ctx_t *ctx,
     ngx_str_t *event, ngx_str_t *data)
 {
-    ngx_int_t  rc;
-    yajl_val   root;
+    ngx_int_t                         rc;
+    yajl_val                          root;
+    ngx_llm_gateway_gemini_stream_t  *st;
 
-    root = ngx_llm_gateway_json_parse_scratch(data->data, data->len);
+    st = ngx_llm_gateway_gemini_state(ctx);
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (st->scratch == NULL) {
+        st->scratch = ngx_create_pool(4096, ctx->log);
+        if (st->scratch == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_llm_gateway_gemini_scratch_cleanup(ctx, st->scratch)
+            != NGX_OK)
+        {
+            ngx_destroy_pool(st->scratch);
+            st->scratch = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    root = ngx_llm_gateway_json_parse(st->scratch, data->data, data->len,
+                                      NULL, 0);
 
     if (root == NULL) {
+        ngx_reset_pool(st->scratch);
+
         ngx_log_error(NGX_LOG_ERR, ctx->log, 0,
                       "llm gateway: provider \"%V\" sent an event that is "
                       "not JSON", &ctx->provider->name);
@@ -1889,15 +1925,42 @@ ngx_llm_gateway_gemini_process_event(ngx_llm_gateway_ctx_t *ctx,
     }
 
     if (ngx_llm_gateway_json_get(root, "error")) {
-        yajl_tree_free(root);
+        ngx_reset_pool(st->scratch);
         return ngx_llm_gateway_gemini_stream_error(ctx, data);
     }
 
+    /* nothing of the tree outlives the event: what stays is copied */
+
     rc = ngx_llm_gateway_gemini_chunk(ctx, root);
 
-    yajl_tree_free(root);
+    ngx_reset_pool(st->scratch);
 
     return rc;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_gemini_scratch_cleanup(ngx_llm_gateway_ctx_t *ctx,
+    ngx_pool_t *scratch)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(ctx->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_llm_gateway_gemini_scratch_destroy;
+    cln->data = scratch;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_llm_gateway_gemini_scratch_destroy(void *data)
+{
+    ngx_destroy_pool(data);
 }
 
 
@@ -2032,10 +2095,16 @@ ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx, yajl_val root)
         return NGX_ERROR;
     }
 
-    g = ngx_llm_gateway_json_gen(ctx->pool);
-    if (g == NULL) {
-        return NGX_ERROR;
+    /* one generator for the whole stream: its buffer is reused */
+
+    if (st->gen == NULL) {
+        st->gen = ngx_llm_gateway_json_gen(ctx->pool);
+        if (st->gen == NULL) {
+            return NGX_ERROR;
+        }
     }
+
+    g = st->gen;
 
     (void) ngx_llm_gateway_gemini_usage_read(st,
                               ngx_llm_gateway_json_get(root, "usageMetadata"));
