@@ -225,6 +225,16 @@ ngx_llm_gateway_relay_raw(ngx_http_request_t *r,
         if (cl->buf->last_buf || cl->buf->last_in_chain) {
             srctx->last = 1;
         }
+
+        /* a HEAD request: the upstream's GET body is not the client's */
+
+        if (r->main->header_only) {
+            cl->buf->pos = cl->buf->last;
+        }
+    }
+
+    if (r->main->header_only) {
+        return NGX_OK;
     }
 
     return ngx_http_next_body_filter(r, in);
@@ -620,7 +630,14 @@ ngx_llm_gateway_error_page_body(ngx_http_request_t *r,
         }
     }
 
-    if (!last || ctx->error_page_sent) {
+    if (ctx->error_page_sent || (in == NULL && !last)) {
+
+        /* after the page, and for flushes: the write filter's business */
+
+        return in == NULL ? ngx_http_next_body_filter(r, NULL) : NGX_OK;
+    }
+
+    if (!last) {
         return NGX_OK;
     }
 

@@ -110,7 +110,8 @@ ngx_llm_gateway_handler(ngx_http_request_t *r)
                                   "invalid_request_error", NULL,
                                   "unknown_url");
 
-        err.message.data = ngx_pnalloc(r->pool, 64 + r->uri.len);
+        err.message.data = ngx_pnalloc(r->pool, 64 + r->method_name.len
+                                                + r->uri.len);
         if (err.message.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -120,19 +121,24 @@ ngx_llm_gateway_handler(ngx_http_request_t *r)
                                       &r->method_name, &r->uri)
                           - err.message.data;
 
-        return ngx_llm_gateway_send_error(r, &err);
+        return ngx_llm_gateway_early_error(r, &err);
     }
 
-    if (ctx->endpoint == NGX_LLM_GATEWAY_EP_INFO) {
-        return ngx_llm_gateway_info(r);
-    }
+    if (ctx->endpoint == NGX_LLM_GATEWAY_EP_INFO
+        || ctx->endpoint == NGX_LLM_GATEWAY_EP_HEALTH)
+    {
+        rc = ngx_http_discard_request_body(r);
 
-    if (ctx->endpoint == NGX_LLM_GATEWAY_EP_HEALTH) {
-        return ngx_llm_gateway_health(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ctx->endpoint == NGX_LLM_GATEWAY_EP_INFO
+               ? ngx_llm_gateway_info(r) : ngx_llm_gateway_health(r);
     }
 
     if (ngx_llm_gateway_auth(r, glcf, &err) != NGX_OK) {
-        return ngx_llm_gateway_send_error(r, &err);
+        return ngx_llm_gateway_early_error(r, &err);
     }
 
     if (ctx->endpoint != NGX_LLM_GATEWAY_EP_CHAT
@@ -446,6 +452,23 @@ ngx_llm_gateway_send_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
+/*
+ * An answer before the body was read: the body is discarded first, or
+ * it would be read as the next request on the connection.
+ */
+
+ngx_int_t
+ngx_llm_gateway_early_error(ngx_http_request_t *r,
+    ngx_llm_gateway_error_t *err)
+{
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    return ngx_llm_gateway_send_error(r, err);
+}
+
+
 ngx_int_t
 ngx_llm_gateway_send_error(ngx_http_request_t *r,
     ngx_llm_gateway_error_t *err)
@@ -494,7 +517,7 @@ ngx_llm_gateway_chat_body_handler(ngx_http_request_t *r)
 
     rc = ngx_llm_gateway_chat_start(r, ctx);
 
-    if (rc == NGX_AGAIN) {
+    if (rc == NGX_DONE) {
         /* the subrequest runs; ngx_llm_gateway_chat_resume() goes on */
         return;
     }
@@ -631,7 +654,9 @@ ngx_llm_gateway_dispatch(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     r->write_event_handler = ngx_llm_gateway_chat_resume;
 
-    return NGX_AGAIN;
+    /* NGX_DONE: the subrequest runs (NGX_AGAIN is a slow client) */
+
+    return NGX_DONE;
 }
 
 

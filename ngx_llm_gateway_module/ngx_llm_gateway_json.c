@@ -23,7 +23,9 @@ typedef struct {
     yajl_val                        root;
     ngx_uint_t                      depth;
     ngx_array_t                     frames;    /* json_frame_t */
+    ngx_uint_t                      nodes;
     unsigned                        too_deep:1;
+    unsigned                        too_many:1;
     unsigned                        nomem:1;
 } ngx_llm_gateway_json_builder_t;
 
@@ -178,6 +180,10 @@ ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
         if (b->too_deep) {
             ngx_cpystrn(errbuf, (u_char *) "JSON nested too deeply", errlen);
 
+        } else if (b->too_many) {
+            ngx_cpystrn(errbuf, (u_char *) "JSON has too many values",
+                        errlen);
+
         } else if (b->nomem) {
             ngx_cpystrn(errbuf, (u_char *) "out of memory", errlen);
 
@@ -275,6 +281,14 @@ ngx_llm_gateway_json_node(ngx_llm_gateway_json_builder_t *b, yajl_type type)
 {
     yajl_val                        v;
     ngx_llm_gateway_json_frame_t   *f;
+
+    /* a tree costs some 60 bytes a node: a body of "[0,0,0,..." must not
+       turn 20 MB into a gigabyte */
+
+    if (++b->nodes > NGX_LLM_GATEWAY_JSON_MAX_NODES) {
+        b->too_many = 1;
+        return NULL;
+    }
 
     v = ngx_pcalloc(b->pool, sizeof(struct yajl_val_s));
     if (v == NULL) {
@@ -427,9 +441,9 @@ ngx_llm_gateway_json_open(ngx_llm_gateway_json_builder_t *b, yajl_type type)
     f = (ngx_llm_gateway_json_frame_t *) b->frames.elts + b->depth++;
     f->node = v;
 
-    if (ngx_array_init(&f->values, b->pool, 8, sizeof(yajl_val)) != NGX_OK
+    if (ngx_array_init(&f->values, b->pool, 2, sizeof(yajl_val)) != NGX_OK
         || (type == yajl_t_object
-            && ngx_array_init(&f->keys, b->pool, 8, sizeof(char *))
+            && ngx_array_init(&f->keys, b->pool, 2, sizeof(char *))
                != NGX_OK))
     {
         b->nomem = 1;

@@ -24,6 +24,7 @@
 #define NGX_LLM_GATEWAY_DIGEST_LEN        32
 #define NGX_LLM_GATEWAY_KEY_ID_LEN        12
 #define NGX_LLM_GATEWAY_JSON_MAX_DEPTH    64
+#define NGX_LLM_GATEWAY_JSON_MAX_NODES    262144
 
 /* endpoints, from the URI tail */
 #define NGX_LLM_GATEWAY_EP_UNKNOWN        0
@@ -408,6 +409,8 @@ ngx_int_t ngx_llm_gateway_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 ngx_int_t ngx_llm_gateway_send_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_llm_gateway_send_error(ngx_http_request_t *r,
+    ngx_llm_gateway_error_t *err);
+ngx_int_t ngx_llm_gateway_early_error(ngx_http_request_t *r,
     ngx_llm_gateway_error_t *err);
 void ngx_llm_gateway_error_set(ngx_llm_gateway_error_t *err,
     ngx_uint_t status, char *message, char *type, char *param, char *code);

@@ -156,9 +156,8 @@ ngx_llm_gateway_native_handler(ngx_http_request_t *r)
 
         rc = ngx_llm_gateway_native_start(r, ctx);
 
-        if (rc == NGX_AGAIN) {
+        if (rc == NGX_DONE) {
             r->main->count++;
-            return NGX_DONE;
         }
 
         return rc;
@@ -191,7 +190,7 @@ ngx_llm_gateway_native_body_handler(ngx_http_request_t *r)
 
     rc = ngx_llm_gateway_native_start(r, ctx);
 
-    if (rc == NGX_AGAIN) {
+    if (rc == NGX_DONE) {
         return;
     }
 
@@ -203,7 +202,7 @@ static ngx_int_t
 ngx_llm_gateway_native_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 {
     u_char                          *p, *last;
-    ngx_str_t                        body, *ct;
+    ngx_str_t                        body, alt, *ct;
     ngx_llm_gateway_upstream_req_t   req;
 
     ctx->key = ngx_llm_gateway_key_pick(ctx->provider);
@@ -264,14 +263,12 @@ ngx_llm_gateway_native_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         req.content_type = *ct;
     }
 
-    for (p = req.args.data; p && p < req.args.data + req.args.len; p++) {
-        /* alt=sse: the client asked for an event stream */
-        if (ngx_strncmp(p, "alt=sse", 7) == 0
-            && (p == req.args.data || p[-1] == '&'))
-        {
-            ngx_str_set(&req.accept, "text/event-stream");
-            break;
-        }
+    /* alt=sse: the client asked for an event stream */
+
+    if (ngx_http_arg(r, (u_char *) "alt", 3, &alt) == NGX_OK
+        && alt.len == 3 && ngx_strncmp(alt.data, "sse", 3) == 0)
+    {
+        ngx_str_set(&req.accept, "text/event-stream");
     }
 
     if (ngx_llm_gateway_upstream_start(r, ctx, ctx->provider,
@@ -283,7 +280,7 @@ ngx_llm_gateway_native_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 
     r->write_event_handler = ngx_llm_gateway_chat_resume;
 
-    return NGX_AGAIN;
+    return NGX_DONE;
 }
 
 
@@ -430,8 +427,10 @@ ngx_llm_gateway_native_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->method != NGX_HTTP_POST || r->request_body) {
-        (void) ngx_http_discard_request_body(r);
+    /* before the body was read, or it would be the next request */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
     }
 
     return ngx_llm_gateway_send_json(r, status, &body);
@@ -457,6 +456,14 @@ ngx_llm_gateway_native_done(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
         return ngx_llm_gateway_native_error(r, NGX_HTTP_BAD_GATEWAY,
                    "UNAVAILABLE", "The upstream server is unreachable.");
+    }
+
+    if (!srctx->last || srctx->rc == NGX_ERROR) {
+
+        /* cut upstream: the client must see the answer is incomplete */
+
+        r->keepalive = 0;
+        return NGX_ERROR;
     }
 
     b = ngx_calloc_buf(r->pool);

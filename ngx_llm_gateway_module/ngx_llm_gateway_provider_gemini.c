@@ -207,13 +207,12 @@ ngx_llm_gateway_gemini_create_request(ngx_llm_gateway_ctx_t *ctx,
         ngx_str_set(&req->accept, "text/event-stream");
     }
 
-    if (ngx_llm_gateway_gemini_model_uri(ctx, &req->uri,
-                                         ctx->stream
-                                         ? ":streamGenerateContent"
-                                         : ":generateContent")
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    rc = ngx_llm_gateway_gemini_model_uri(ctx, &req->uri,
+                                          ctx->stream
+                                          ? ":streamGenerateContent"
+                                          : ":generateContent");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     g = ngx_llm_gateway_json_gen(ctx->pool);
@@ -260,18 +259,32 @@ ngx_llm_gateway_gemini_model_uri(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *uri,
         model.len -= 7;
     }
 
+    /*
+     * Model names are plain words; anything else would have to be
+     * escaped here and would be escaped again by proxy_pass.
+     */
+
+    for (p = model.data; p < model.data + model.len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9')
+              || *p == '-' || *p == '.' || *p == '_' || *p == '/'))
+        {
+            return ngx_llm_gateway_gemini_invalid(ctx, "model",
+                       "Invalid model name for Gemini.");
+        }
+    }
+
     len = ngx_strlen(method);
 
     uri->data = ngx_pnalloc(ctx->pool, sizeof("/v1beta/models/") - 1
-                                       + model.len * 3 + len);
+                                       + model.len + len);
     if (uri->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(uri->data, "/v1beta/models/",
                    sizeof("/v1beta/models/") - 1);
-    p = (u_char *) ngx_escape_uri(p, model.data, model.len,
-                                  NGX_ESCAPE_URI_COMPONENT);
+    p = ngx_cpymem(p, model.data, model.len);
     p = ngx_cpymem(p, method, len);
 
     uri->len = p - uri->data;
@@ -2668,6 +2681,7 @@ ngx_llm_gateway_gemini_embed_request(ngx_llm_gateway_ctx_t *ctx,
 {
     u_char                   *p;
     yajl_gen                  g;
+    ngx_int_t                 rc;
     ngx_str_t                 name, *in, *model;
     ngx_uint_t                i;
     ngx_llm_gateway_embed_t  *e;
@@ -2675,11 +2689,10 @@ ngx_llm_gateway_gemini_embed_request(ngx_llm_gateway_ctx_t *ctx,
     e = ctx->embed;
     req->method = NGX_HTTP_POST;
 
-    if (ngx_llm_gateway_gemini_model_uri(ctx, &req->uri,
-                                         ":batchEmbedContents")
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    rc = ngx_llm_gateway_gemini_model_uri(ctx, &req->uri,
+                                          ":batchEmbedContents");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* each request names the model as the URL does: "models/{model}" */

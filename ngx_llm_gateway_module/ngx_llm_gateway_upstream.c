@@ -20,9 +20,7 @@
 
 static ngx_int_t ngx_llm_gateway_upstream_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
-static ngx_int_t ngx_llm_gateway_upstream_headers(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_llm_gateway_upstream_req_t *req);
-static ngx_int_t ngx_llm_gateway_add_header(ngx_http_request_t *sr,
+static ngx_table_elt_t *ngx_llm_gateway_add_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, ngx_str_t *value);
 static ngx_int_t ngx_llm_gateway_chat_response(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
@@ -42,13 +40,21 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
     ngx_uint_t kind, ngx_llm_gateway_upstream_req_t *req)
 {
     u_char                       *p;
-    ngx_str_t                     uri, *args;
+    ngx_str_t                     uri, *args, value;
     ngx_buf_t                    *b;
+    ngx_list_t                    headers;
     ngx_chain_t                  *cl;
+    ngx_table_elt_t              *ct, *ua;
     ngx_http_request_t           *sr;
     ngx_http_request_body_t      *rb;
     ngx_http_post_subrequest_t   *ps;
     ngx_llm_gateway_sr_ctx_t     *srctx;
+
+    /*
+     * Everything is allocated first: once ngx_http_subrequest() has
+     * posted the subrequest it runs, and it must never run with the
+     * client's own headers and body.
+     */
 
     uri.len = pcf->pass.len + req->uri.len;
     uri.data = ngx_pnalloc(r->pool, uri.len);
@@ -76,31 +82,12 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
     ps->handler = ngx_llm_gateway_upstream_done;
     ps->data = srctx;
 
-    args = req->args.len ? &req->args : NULL;
-
-    if (ngx_http_subrequest(r, &uri, args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    srctx->sr = sr;
-    ctx->current = srctx;
-
-    /* the filters and variables find the gateway state through the ctx */
-
-    ngx_http_set_ctx(sr, ctx, ngx_llm_gateway_module);
-
     rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
     if (rb == NULL) {
         return NGX_ERROR;
     }
 
     if (req->method == NGX_HTTP_POST) {
-        sr->method = NGX_HTTP_POST;
-        sr->method_name = ngx_llm_gateway_post;
-
         b = ngx_calloc_buf(r->pool);
         if (b == NULL) {
             return NGX_ERROR;
@@ -122,7 +109,74 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
 
         rb->bufs = cl;
         rb->buf = b;
+    }
 
+    /*
+     * A fresh header list: proxy_pass forwards the request's headers, and
+     * the client's Authorization, Cookie or Accept-Encoding must not reach
+     * the provider.  The key is added by the internal location from
+     * $llm_gateway_upstream_key.
+     */
+
+    if (ngx_list_init(&headers, r->pool, 4, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ct = NULL;
+
+    if (req->method == NGX_HTTP_POST) {
+        if (req->content_type.len) {
+            value = req->content_type;
+
+        } else {
+            ngx_str_set(&value, "application/json");
+        }
+
+        ct = ngx_llm_gateway_add_header(r, &headers, "Content-Type", &value);
+        if (ct == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (req->accept.len) {
+        value = req->accept;
+
+    } else {
+        ngx_str_set(&value, "application/json");
+    }
+
+    if (ngx_llm_gateway_add_header(r, &headers, "Accept", &value) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&value, "ngx_llm_gateway/" NGX_LLM_GATEWAY_VERSION);
+
+    ua = ngx_llm_gateway_add_header(r, &headers, "User-Agent", &value);
+    if (ua == NULL) {
+        return NGX_ERROR;
+    }
+
+    args = req->args.len ? &req->args : NULL;
+
+    if (ngx_http_subrequest(r, &uri, args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    srctx->sr = sr;
+    ctx->current = srctx;
+
+    /* the filters and variables find the gateway state through the ctx */
+
+    ngx_http_set_ctx(sr, ctx, ngx_llm_gateway_module);
+
+    if (req->method == NGX_HTTP_POST) {
+        sr->method = NGX_HTTP_POST;
+        sr->method_name = ngx_llm_gateway_post;
         sr->headers_in.content_length_n = req->body.len;
 
     } else {
@@ -134,9 +188,17 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
     sr->request_body = rb;
     sr->headers_in.chunked = 0;
 
-    if (ngx_llm_gateway_upstream_headers(r, sr, req) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    sr->headers_in.headers = headers;
+    sr->headers_in.content_type = ct;
+    sr->headers_in.user_agent = ua;
+    sr->headers_in.authorization = NULL;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.keep_alive = NULL;
+    sr->headers_in.connection = NULL;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    sr->headers_in.accept_encoding = NULL;
+#endif
 
     srctx->key_active = (ctx->key != NULL);
 
@@ -150,82 +212,8 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
 }
 
 
-/*
- * A fresh header list: proxy_pass forwards the request's headers, and
- * the client's Authorization, Cookie or Accept-Encoding must not reach
- * the provider.  The key is added by the internal location from
- * $llm_gateway_upstream_key.
- */
-
-static ngx_int_t
-ngx_llm_gateway_upstream_headers(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_llm_gateway_upstream_req_t *req)
-{
-    ngx_str_t         value;
-    ngx_list_t        headers;
-    ngx_table_elt_t  *h;
-
-    if (ngx_list_init(&headers, r->pool, 4, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (req->method == NGX_HTTP_POST) {
-        if (req->content_type.len) {
-            value = req->content_type;
-
-        } else {
-            ngx_str_set(&value, "application/json");
-        }
-
-        if (ngx_llm_gateway_add_header(sr, &headers, "Content-Type", &value)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        sr->headers_in.content_type = headers.part.elts;
-    }
-
-    if (req->accept.len) {
-        value = req->accept;
-
-    } else {
-        ngx_str_set(&value, "application/json");
-    }
-
-    if (ngx_llm_gateway_add_header(sr, &headers, "Accept", &value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&value, "ngx_llm_gateway/" NGX_LLM_GATEWAY_VERSION);
-
-    if (ngx_llm_gateway_add_header(sr, &headers, "User-Agent", &value)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    h = headers.part.elts;
-    sr->headers_in.user_agent = &h[headers.part.nelts - 1];
-
-    sr->headers_in.headers = headers;
-    sr->headers_in.authorization = NULL;
-    sr->headers_in.content_length = NULL;
-    sr->headers_in.transfer_encoding = NULL;
-    sr->headers_in.keep_alive = NULL;
-    sr->headers_in.connection = NULL;
-#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
-    sr->headers_in.accept_encoding = NULL;
-#endif
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_llm_gateway_add_header(ngx_http_request_t *sr, ngx_list_t *headers,
+static ngx_table_elt_t *
+ngx_llm_gateway_add_header(ngx_http_request_t *r, ngx_list_t *headers,
     char *name, ngx_str_t *value)
 {
     size_t            len;
@@ -233,7 +221,7 @@ ngx_llm_gateway_add_header(ngx_http_request_t *sr, ngx_list_t *headers,
 
     h = ngx_list_push(headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     len = ngx_strlen(name);
@@ -242,14 +230,14 @@ ngx_llm_gateway_add_header(ngx_http_request_t *sr, ngx_list_t *headers,
     h->key.len = len;
     h->value = *value;
 
-    h->lowcase_key = ngx_pnalloc(sr->pool, len);
+    h->lowcase_key = ngx_pnalloc(r->pool, len);
     if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
 
-    return NGX_OK;
+    return h;
 }
 
 
@@ -271,6 +259,12 @@ ngx_llm_gateway_upstream_done(ngx_http_request_t *sr, void *data,
                    srctx->status, rc, (ngx_uint_t) srctx->last);
 
     srctx->key_active = 0;
+
+    /* NGX_AGAIN: the end of the body is written, a slow client reads it */
+
+    if (rc == NGX_AGAIN) {
+        rc = NGX_OK;
+    }
 
     if (!srctx->done) {
         srctx->done = 1;

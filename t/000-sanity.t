@@ -315,3 +315,31 @@ llm_gateway_default_model "b" matches no llm_gateway_model
 ["GET /api/openai/v1/models", "GET /api/compat/health"]
 --- response_body_like eval
 ['^\{"object":"list"', '^\{"status":"ok"']
+
+
+
+=== TEST 25: a long method name on an unknown URL (no overflow)
+--- config
+    location /v1/ { llm_gateway; }
+--- raw_request eval
+("A" x 600) . " /v1/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- error_code: 404
+--- response_body_like: ^\{"error":\{"message":"Unknown request URL: A{600} /v1/x\.","type":"invalid_request_error"
+
+
+
+=== TEST 26: a refused request's body is not read as the next request
+--- config
+    location /v1/ {
+        llm_gateway;
+        llm_gateway_auth token=right-token;
+    }
+--- pipelined_requests eval
+["POST /v1/chat/completions\nGET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n",
+ "GET /v1/health"]
+--- more_headers
+Authorization: Bearer wrong-token
+--- error_code eval
+[401, 200]
+--- response_body_like eval
+['"code":"invalid_api_key"', '^\{"status":"ok"']

@@ -179,3 +179,15 @@ client intended to send too large body
 --- request
 GET /v1beta/models?pageSize=1&key=native%2Dtoken%2D42
 --- response_body_like: ^\{\s*"models": \[
+
+
+
+=== TEST 11: HEAD sends no body, the connection stays in step
+--- config
+    location /v1beta/ { llm_gateway_gemini_native gemini; }
+--- pipelined_requests eval
+["HEAD /v1beta/models/gemini-2.5-flash", "GET /v1beta/models?pageSize=1"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+['^$', '^\{\s*"models": \[']
