@@ -70,60 +70,6 @@ static yajl_callbacks  ngx_llm_gateway_json_builder = {
 
 
 /*
- * yajl frees trees recursively, so a body nested a million levels deep
- * would overflow the stack: reject deep nesting before yajl sees it.
- */
-
-ngx_int_t
-ngx_llm_gateway_json_check_depth(u_char *p, size_t len)
-{
-    u_char      *last;
-    ngx_uint_t   depth, in_string;
-
-    depth = 0;
-    in_string = 0;
-    last = p + len;
-
-    for ( /* void */ ; p < last; p++) {
-
-        if (in_string) {
-            if (*p == '\\') {
-                p++;
-
-            } else if (*p == '"') {
-                in_string = 0;
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '[':
-        case '{':
-            if (++depth > NGX_LLM_GATEWAY_JSON_MAX_DEPTH) {
-                return NGX_DECLINED;
-            }
-            break;
-
-        case ']':
-        case '}':
-            if (depth) {
-                depth--;
-            }
-            break;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
  * The tree is built in the pool by yajl's callback parser: no malloc per
  * node, nothing to free, and the nesting depth is limited while parsing
  * (yajl's own tree would be freed recursively).
@@ -521,26 +467,6 @@ ngx_llm_gateway_json_on_end_array(void *ctx)
     f->node->u.array.len = f->values.nelts;
 
     return 1;
-}
-
-
-/*
- * For stream events: parsed from a NUL-terminated buffer the caller owns
- * and freed by the caller with yajl_tree_free() at once, so a long stream
- * does not grow the request pool event by event.
- */
-
-yajl_val
-ngx_llm_gateway_json_parse_scratch(u_char *p, size_t len)
-{
-    if (p[len] != '\0'
-        || ngx_llm_gateway_json_check_depth(p, len) != NGX_OK
-        || ngx_strlen(p) != len)
-    {
-        return NULL;
-    }
-
-    return yajl_tree_parse((const char *) p, NULL, 0);
 }
 
 

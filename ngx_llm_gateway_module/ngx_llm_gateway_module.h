@@ -502,10 +502,8 @@ ngx_int_t ngx_llm_gateway_out_event(ngx_llm_gateway_out_t *out,
 ngx_chain_t *ngx_llm_gateway_out_take(ngx_llm_gateway_out_t *out);
 
 /* JSON */
-ngx_int_t ngx_llm_gateway_json_check_depth(u_char *p, size_t len);
 yajl_val ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
     u_char *errbuf, size_t errlen);
-yajl_val ngx_llm_gateway_json_parse_scratch(u_char *p, size_t len);
 void ngx_llm_gateway_json_pool_funcs(yajl_alloc_funcs *afs, ngx_pool_t *pool);
 ngx_int_t ngx_llm_gateway_json_emit(yajl_gen g, ngx_llm_gateway_out_t *out);
 yajl_val ngx_llm_gateway_json_get(yajl_val obj, const char *key);

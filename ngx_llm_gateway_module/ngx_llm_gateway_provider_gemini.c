@@ -2270,15 +2270,11 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
         body.data = ctx->sse.raw;
         body.len = ctx->sse.raw_len;
 
-        root = ngx_llm_gateway_json_parse_scratch(body.data, body.len);
+        root = ngx_llm_gateway_json_parse(ctx->pool, body.data, body.len,
+                                          NULL, 0);
 
         if (root && ngx_llm_gateway_json_get(root, "error")) {
-            yajl_tree_free(root);
             return ngx_llm_gateway_gemini_stream_error(ctx, &body);
-        }
-
-        if (root) {
-            yajl_tree_free(root);
         }
     }
 
