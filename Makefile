@@ -17,6 +17,11 @@ NGINX        ?= /usr/sbin/nginx
 DEBIAN_SRC   := /usr/share/nginx/src
 NGINX_SRC    ?=
 
+# compiled as Debian compiles its nginx (nginx -V): nginx-dev's configure
+# flags leave them out, and nginx's own default is -O
+MODULE_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
+                 -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+
 # the nginx versions fetched from Debian for the ASan build and the
 # newer-nginx build check
 NGINX_OLD    := 1.22.1
@@ -46,7 +51,7 @@ ifneq ($(REAL_TN),yes)
 TEST_PERL5LIB := $(TOP)/t/runner
 endif
 
-.PHONY: all deps deps-extra build run test test-valgrind test-asan \
+.PHONY: all deps deps-extra build run test unit test-valgrind test-asan \
         npm-deps check-conf build-new bench clean distclean
 
 all: build
@@ -90,7 +95,8 @@ ifeq ($(NGINX_SRC),)
 $(MODULE): $(SOURCES) | deps
 	rm -rf $(BUILD)/nginx && mkdir -p $(BUILD) && cp -a $(DEBIAN_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && . ./conf_flags && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(TOP) \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$(MODULE_CC_OPT)" \
+	    --add-dynamic-module=$(TOP) \
 	    > $(BUILD)/configure.log 2>&1 || { tail -30 $(BUILD)/configure.log; exit 1; }
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	@# a new file, renamed into place: a running nginx keeps the old one
@@ -101,6 +107,7 @@ else
 $(MODULE): $(SOURCES)
 	mkdir -p $(BUILD)
 	cd $(NGINX_SRC) && ./configure --with-compat --with-http_ssl_module \
+	    --with-cc-opt="$(MODULE_CC_OPT)" \
 	    --add-dynamic-module=$(TOP) $(NGINX_CONFIGURE_FLAGS) \
 	    > $(BUILD)/configure.log 2>&1 || { tail -30 $(BUILD)/configure.log; exit 1; }
 	$(MAKE) -C $(NGINX_SRC) -f objs/Makefile modules
@@ -162,7 +169,27 @@ npm-deps: | deps
 	    cd $(NPM_DIR) && npm install --no-audit --no-fund --loglevel=error; \
 	fi
 
-test: build npm-deps
+# C unit tests of the parts that need no nginx, built against the headers
+# of the tree the module was built in, with AddressSanitizer and UBSan
+UNIT_TESTS   := gemini_scan_test
+UNIT_DIR     := $(BUILD)/unit
+UNIT_NGX     := $(if $(NGINX_SRC),$(NGINX_SRC),$(BUILD)/nginx)
+UNIT_CFLAGS  := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -W -Wall -Wno-unused-parameter -Werror \
+                $(addprefix -I$(UNIT_NGX)/,src/core src/event src/event/modules \
+                    src/os/unix objs) -Ingx_llm_gateway_module
+
+$(UNIT_DIR)/gemini_scan_test: t/unit/gemini_scan_test.c \
+        ngx_llm_gateway_module/ngx_llm_gateway_gemini_scan.c \
+        ngx_llm_gateway_module/ngx_llm_gateway_gemini_scan.h $(MODULE)
+	@mkdir -p $(UNIT_DIR)
+	$(CC) $(UNIT_CFLAGS) -o $@ t/unit/gemini_scan_test.c \
+	    ngx_llm_gateway_module/ngx_llm_gateway_gemini_scan.c
+
+unit: $(addprefix $(UNIT_DIR)/,$(UNIT_TESTS))
+	@for t in $(UNIT_TESTS); do $(UNIT_DIR)/$$t || exit 1; done
+
+test: build npm-deps unit
 	NODE_PATH=$(NPM_DIR)/node_modules PERL5LIB=$(TEST_PERL5LIB) \
 	    $(PROVE) $(PROVE_FLAGS) $(TESTS)
 

@@ -20,9 +20,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_llm_gateway_module.h"
+#include "ngx_llm_gateway_gemini_scan.h"
 
 
-#define NGX_LLM_GATEWAY_GEMINI_MAX_CANDIDATES  8
+#define NGX_LLM_GATEWAY_GEMINI_MAX_CANDIDATES                                \
+    NGX_LLM_GATEWAY_GEMINI_SCAN_CANDIDATES
 
 #define ngx_llm_gateway_gen_ok(call)  ((call) == yajl_gen_status_ok)
 
@@ -48,6 +50,9 @@ typedef struct {
 
     ngx_pool_t                     *scratch;   /* one event's tree */
     yajl_gen                        gen;
+
+    /* a chunk's bytes up to the choice's index, the same for each chunk */
+    ngx_str_t                       head;
 
     unsigned                        usage:1;
     unsigned                        blocked:1;
@@ -95,6 +100,16 @@ static ngx_int_t ngx_llm_gateway_gemini_mint_id(ngx_llm_gateway_ctx_t *ctx,
 static ngx_int_t ngx_llm_gateway_gemini_signature(ngx_llm_gateway_ctx_t *ctx,
     ngx_str_t *id, ngx_str_t *signature);
 static ngx_str_t *ngx_llm_gateway_gemini_finish(yajl_val reason);
+static ngx_str_t *ngx_llm_gateway_gemini_finish_name(ngx_str_t *name);
+static ngx_int_t ngx_llm_gateway_gemini_fast_response(
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_gemini_scan_t *scan,
+    ngx_str_t *out);
+static ngx_int_t ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_scan_t *scan);
+static ngx_int_t ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t index, char *delta, size_t delta_len, ngx_str_t *text);
+static void ngx_llm_gateway_gemini_fast_usage(
+    ngx_llm_gateway_gemini_stream_t *st, ngx_llm_gateway_gemini_scan_t *scan);
 static ngx_int_t ngx_llm_gateway_gemini_process_response(
     ngx_llm_gateway_ctx_t *ctx, ngx_str_t *body, ngx_str_t *out);
 static ngx_int_t ngx_llm_gateway_gemini_join(ngx_pool_t *pool,
@@ -1310,16 +1325,24 @@ ngx_llm_gateway_gemini_signature(ngx_llm_gateway_ctx_t *ctx, ngx_str_t *id,
 static ngx_str_t *
 ngx_llm_gateway_gemini_finish(yajl_val reason)
 {
-    ngx_str_t                         r;
-    ngx_llm_gateway_gemini_finish_t  *f;
+    ngx_str_t  r;
 
     if (ngx_llm_gateway_json_str(reason, &r) != NGX_OK) {
         return NULL;
     }
 
+    return ngx_llm_gateway_gemini_finish_name(&r);
+}
+
+
+static ngx_str_t *
+ngx_llm_gateway_gemini_finish_name(ngx_str_t *name)
+{
+    ngx_llm_gateway_gemini_finish_t  *f;
+
     for (f = ngx_llm_gateway_gemini_finishes; f->name.len; f++) {
-        if (f->name.len == r.len
-            && ngx_strncmp(f->name.data, r.data, r.len) == 0)
+        if (f->name.len == name->len
+            && ngx_strncmp(f->name.data, name->data, name->len) == 0)
         {
             return f->openai;
         }
@@ -1543,7 +1566,23 @@ ngx_llm_gateway_gemini_process_response(ngx_llm_gateway_ctx_t *ctx,
     size_t                            i;
     yajl_gen                          g;
     yajl_val                          root, cands, fb;
+    ngx_llm_gateway_gemini_scan_t     scan;
     ngx_llm_gateway_gemini_stream_t  *st;
+
+    if (ngx_llm_gateway_gemini_scan(body->data, body->len, &scan) == NGX_OK
+        && scan.ncandidates)
+    {
+        if (ngx_llm_gateway_gemini_state(ctx) == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->stream) {
+            return ngx_llm_gateway_gemini_fast_chunk(ctx, &scan) == NGX_OK
+                   ? NGX_DONE : NGX_ERROR;
+        }
+
+        return ngx_llm_gateway_gemini_fast_response(ctx, &scan, out);
+    }
 
     root = ngx_llm_gateway_json_parse(ctx->pool, body->data, body->len,
                                       NULL, 0);
@@ -1903,11 +1942,16 @@ ngx_llm_gateway_gemini_process_event(ngx_llm_gateway_ctx_t *ctx,
 {
     ngx_int_t                         rc;
     yajl_val                          root;
+    ngx_llm_gateway_gemini_scan_t     scan;
     ngx_llm_gateway_gemini_stream_t  *st;
 
     st = ngx_llm_gateway_gemini_state(ctx);
     if (st == NULL) {
         return NGX_ERROR;
+    }
+
+    if (ngx_llm_gateway_gemini_scan(data->data, data->len, &scan) == NGX_OK) {
+        return ngx_llm_gateway_gemini_fast_chunk(ctx, &scan);
     }
 
     if (st->scratch == NULL) {
@@ -2248,6 +2292,290 @@ ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx, yajl_val root)
             }
         }
     }
+
+    return NGX_OK;
+}
+
+
+/* ---------------------------------------------------------- fast path */
+
+
+/*
+ * Text-only answers (see ngx_llm_gateway_gemini_scan.c) are written
+ * without a tree or a generator: the texts are copied still escaped,
+ * around constant bytes.  The result is the tree path's, byte for byte,
+ * except that escapes are kept as Gemini wrote them.
+ */
+
+#define NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL                                    \
+    "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+
+#define NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA                                    \
+    ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"                  \
+    "\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+
+
+static void
+ngx_llm_gateway_gemini_fast_usage(ngx_llm_gateway_gemini_stream_t *st,
+    ngx_llm_gateway_gemini_scan_t *scan)
+{
+    if (!scan->usage) {
+        return;
+    }
+
+    st->prompt = scan->usage_counts[0];
+    st->candidates = scan->usage_counts[1];
+    st->thoughts = scan->usage_counts[2];
+    st->cached = scan->usage_counts[3];
+    st->tool_use = scan->usage_counts[4];
+    st->total = scan->usage_counts[5];
+    st->usage = 1;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_scan_t *scan)
+{
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, index;
+    ngx_llm_gateway_gemini_piece_t   *piece;
+    ngx_llm_gateway_gemini_stream_t  *st;
+
+    st = ctx->xlat;
+
+    ngx_llm_gateway_gemini_fast_usage(st, scan);
+
+    for (i = 0; i < scan->npieces; i++) {
+        piece = &scan->pieces[i];
+        index = scan->candidates[piece->candidate].index;
+
+        if (piece->thought) {
+            rc = ngx_llm_gateway_gemini_fast_delta(ctx, index,
+                                          ",\"delta\":{\"reasoning_content\":\"",
+                                          sizeof(",\"delta\":{"
+                                                 "\"reasoning_content\":\"")
+                                          - 1,
+                                          &piece->text);
+
+        } else {
+            rc = ngx_llm_gateway_gemini_fast_delta(ctx, index,
+                                          ",\"delta\":{\"content\":\"",
+                                          sizeof(",\"delta\":{\"content\":\"")
+                                          - 1,
+                                          &piece->text);
+
+            st->chars[index] += ngx_llm_gateway_gemini_scan_chars(
+                                        piece->text.data, piece->text.len);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* as the tree path: the finish reason is kept for the stream's end */
+
+    for (i = 0; i < scan->ncandidates; i++) {
+        index = scan->candidates[i].index;
+
+        st->seen |= 1 << index;
+
+        if (scan->candidates[i].finish.len) {
+            st->finish[index] = ngx_llm_gateway_gemini_finish_name(
+                                                &scan->candidates[i].finish);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t index, char *delta, size_t delta_len, ngx_str_t *text)
+{
+    u_char                           *p, num[1];
+    size_t                            len, num_len;
+    ngx_llm_gateway_out_t            *out;
+    ngx_llm_gateway_gemini_stream_t  *st;
+
+    st = ctx->xlat;
+    out = &ctx->out;
+
+    if (st->head.data == NULL) {
+        len = sizeof("{\"id\":\"\",\"object\":\"chat.completion.chunk\","
+                     "\"created\":,\"model\":\"\",\"choices\":[{\"index\":")
+              - 1 + st->id.len + NGX_TIME_T_LEN + ctx->model.len
+              + ngx_escape_json(NULL, ctx->model.data, ctx->model.len);
+
+        p = ngx_pnalloc(ctx->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->head.data = p;
+
+        p = ngx_sprintf(p, "{\"id\":\"%V\",\"object\":\"chat.completion.chunk\","
+                        "\"created\":%T,\"model\":\"", &st->id, st->created);
+        p = (u_char *) ngx_escape_json(p, ctx->model.data, ctx->model.len);
+        p = ngx_cpymem(p, "\",\"choices\":[{\"index\":",
+                       sizeof("\",\"choices\":[{\"index\":") - 1);
+
+        st->head.len = p - st->head.data;
+    }
+
+    /* fewer than ten candidates: the index is one digit */
+
+    num[0] = (u_char) ('0' + index);
+    num_len = 1;
+
+    /* a choice's first chunk only says who speaks, as OpenAI's streams do */
+
+    if (!(st->started & (1 << index))) {
+        st->started |= 1 << index;
+
+        if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
+            || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
+               != NGX_OK
+            || ngx_llm_gateway_out_append(out, num, num_len) != NGX_OK
+            || ngx_llm_gateway_out_append(out,
+                          (u_char *) NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA,
+                          sizeof(NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA) - 1)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
+        || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
+           != NGX_OK
+        || ngx_llm_gateway_out_append(out, num, num_len) != NGX_OK
+        || ngx_llm_gateway_out_append(out, (u_char *) delta, delta_len)
+           != NGX_OK
+        || ngx_llm_gateway_out_append(out, text->data, text->len) != NGX_OK
+        || ngx_llm_gateway_out_append(out,
+                          (u_char *) NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL,
+                          sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a whole chat.completion from a text-only answer */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_response(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_scan_t *scan, ngx_str_t *out)
+{
+    u_char                           *p;
+    size_t                            len;
+    int64_t                           prompt, completion, total;
+    ngx_str_t                        *finish;
+    ngx_uint_t                        i, k, thought, any;
+    ngx_llm_gateway_gemini_stream_t  *st;
+
+    st = ctx->xlat;
+
+    ngx_llm_gateway_gemini_fast_usage(st, scan);
+
+    len = sizeof("{\"id\":\"\",\"object\":\"chat.completion\",\"created\":,"
+                 "\"model\":\"\",\"choices\":[],\"usage\":{"
+                 "\"prompt_tokens\":,\"completion_tokens\":,"
+                 "\"total_tokens\":,\"prompt_tokens_details\":{"
+                 "\"cached_tokens\":},\"completion_tokens_details\":{"
+                 "\"reasoning_tokens\":}}}")
+          + st->id.len + NGX_TIME_T_LEN + 5 * NGX_INT64_LEN
+          + ctx->model.len
+          + ngx_escape_json(NULL, ctx->model.data, ctx->model.len);
+
+    len += scan->ncandidates
+           * (sizeof(",{\"index\":,\"message\":{\"role\":\"assistant\","
+                     "\"content\":\"\",\"reasoning_content\":\"\","
+                     "\"refusal\":null},\"logprobs\":null,"
+                     "\"finish_reason\":\"content_filter\"}")
+              + NGX_INT_T_LEN);
+
+    for (i = 0; i < scan->npieces; i++) {
+        len += scan->pieces[i].text.len;
+    }
+
+    p = ngx_pnalloc(ctx->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    p = ngx_sprintf(p, "{\"id\":\"%V\",\"object\":\"chat.completion\","
+                    "\"created\":%T,\"model\":\"", &st->id, st->created);
+    p = (u_char *) ngx_escape_json(p, ctx->model.data, ctx->model.len);
+    p = ngx_cpymem(p, "\",\"choices\":[", sizeof("\",\"choices\":[") - 1);
+
+    /* one choice per candidate, by position, as the tree path numbers them */
+
+    for (i = 0; i < scan->ncandidates; i++) {
+        p = ngx_sprintf(p, "%s{\"index\":%ui,\"message\":{"
+                        "\"role\":\"assistant\",\"content\":\"",
+                        i ? "," : "", i);
+
+        /* the answer's pieces, then the thoughts', each joined as they are */
+
+        for (thought = 0; thought < 2; thought++) {
+            any = 0;
+
+            for (k = 0; k < scan->npieces; k++) {
+                if (scan->pieces[k].candidate != i
+                    || scan->pieces[k].thought != thought)
+                {
+                    continue;
+                }
+
+                if (thought && !any) {
+                    p = ngx_cpymem(p, ",\"reasoning_content\":\"",
+                                   sizeof(",\"reasoning_content\":\"") - 1);
+                }
+
+                any = 1;
+                p = ngx_cpymem(p, scan->pieces[k].text.data,
+                               scan->pieces[k].text.len);
+            }
+
+            if (!thought || any) {
+                *p++ = '"';
+            }
+        }
+
+        finish = scan->candidates[i].finish.len
+                 ? ngx_llm_gateway_gemini_finish_name(
+                                                &scan->candidates[i].finish)
+                 : &ngx_llm_gateway_gemini_stop;
+
+        p = ngx_sprintf(p, ",\"refusal\":null},\"logprobs\":null,"
+                        "\"finish_reason\":\"%V\"}", finish);
+    }
+
+    /* usage as the tree path counts it: thoughts are completion tokens */
+
+    prompt = st->prompt + st->tool_use;
+    completion = st->candidates + st->thoughts;
+    total = st->total ? st->total : prompt + completion;
+
+    ctx->prompt_tokens = prompt;
+    ctx->completion_tokens = completion;
+
+    p = ngx_sprintf(p, "],\"usage\":{\"prompt_tokens\":%L,"
+                    "\"completion_tokens\":%L,\"total_tokens\":%L,"
+                    "\"prompt_tokens_details\":{\"cached_tokens\":%L},"
+                    "\"completion_tokens_details\":{\"reasoning_tokens\":%L}}}",
+                    prompt, completion, total, st->cached, st->thoughts);
+
+    out->len = p - out->data;
 
     return NGX_OK;
 }

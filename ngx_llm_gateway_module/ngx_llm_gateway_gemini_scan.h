@@ -1,0 +1,59 @@
+
+/*
+ * The fast scanner for text-only Gemini answers: see
+ * ngx_llm_gateway_gemini_scan.c.  Only ngx_core types, so that a test
+ * or fuzz harness can use it without the rest of the module.
+ */
+
+
+#ifndef _NGX_LLM_GATEWAY_GEMINI_SCAN_H_INCLUDED_
+#define _NGX_LLM_GATEWAY_GEMINI_SCAN_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/* fewer than ten: a chunk writes the index as one digit */
+#define NGX_LLM_GATEWAY_GEMINI_SCAN_CANDIDATES  8
+#define NGX_LLM_GATEWAY_GEMINI_SCAN_PIECES      16
+#define NGX_LLM_GATEWAY_GEMINI_SCAN_USAGE       6
+
+
+typedef struct {
+    ngx_str_t                       text;       /* JSON-escaped, no quotes */
+    ngx_uint_t                      candidate;  /* ordinal in candidates */
+    ngx_uint_t                      thought;
+} ngx_llm_gateway_gemini_piece_t;
+
+
+typedef struct {
+    ngx_uint_t                      index;      /* its "index", or ordinal */
+    ngx_str_t                       finish;     /* finishReason, or empty */
+} ngx_llm_gateway_gemini_cand_t;
+
+
+typedef struct {
+    ngx_llm_gateway_gemini_piece_t  pieces[NGX_LLM_GATEWAY_GEMINI_SCAN_PIECES];
+    ngx_uint_t                      npieces;
+
+    ngx_llm_gateway_gemini_cand_t   candidates[
+                                        NGX_LLM_GATEWAY_GEMINI_SCAN_CANDIDATES];
+    ngx_uint_t                      ncandidates;
+
+    /*
+     * prompt, candidates, thoughts, cached content, tool-use prompt and
+     * total token counts, valid when "usage" is set
+     */
+    int64_t                         usage_counts[
+                                        NGX_LLM_GATEWAY_GEMINI_SCAN_USAGE];
+    ngx_uint_t                      usage;
+} ngx_llm_gateway_gemini_scan_t;
+
+
+ngx_int_t ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
+    ngx_llm_gateway_gemini_scan_t *scan);
+size_t ngx_llm_gateway_gemini_scan_chars(u_char *p, size_t len);
+
+
+#endif /* _NGX_LLM_GATEWAY_GEMINI_SCAN_H_INCLUDED_ */
