@@ -162,6 +162,22 @@ main(void)
     accepts("skip", "{\"x\":[1,-0,0.5,1e3,1E-3,-2.5e+10,true,false,null,"
             "\"\\/\\b\\f\\r\\t\",{},[],{\"a\":[{\"b\":{}}]}],\"y\":\"\xe2\x82\xac\"}");
 
+    /* long strings: the wide scan must stop at every byte that matters */
+
+    check(scan("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+               "\"0123456789abcdefghij\\\"klmnopqrstuvwxyz0123456789"
+               "\xc3\xa9" "ABCDEFGHIJKLMNOP\"}]}}]}", &s) == NGX_OK
+          && s.npieces == 1
+          && text_is(&s.pieces[0].text, "0123456789abcdefghij\\\"klmnopqrs"
+                     "tuvwxyz0123456789\xc3\xa9" "ABCDEFGHIJKLMNOP"),
+          "long", "escape and UTF-8 past sixteen bytes");
+    check(scan("{\"x\":\"0123456789abcdef\"}", &s) == NGX_OK,
+          "long", "a string of exactly sixteen bytes");
+    declines("long control", "{\"x\":\"0123456789abcdefghij\x01klm\"}");
+    declines("long bad byte", "{\"x\":\"0123456789abcdefghij"
+             "\xffklm\"}");
+    declines("long unterminated", "{\"x\":\"0123456789abcdefghijklmnopq");
+
     /* what the tree path must handle */
 
     declines("functionCall", "{\"candidates\":[{\"content\":{\"parts\":["
