@@ -334,8 +334,10 @@ ngx_llm_gateway_capture(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_sr_ctx_t *srctx, ngx_chain_t *in)
 {
     u_char     *p;
-    size_t      n, size;
+    size_t      n, size, max;
     ngx_buf_t  *b;
+
+    max = srctx->body_max ? srctx->body_max : ctx->sse.max;
 
     for ( /* void */ ; in; in = in->next) {
         b = in->buf;
@@ -358,7 +360,7 @@ ngx_llm_gateway_capture(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
             continue;
         }
 
-        if (srctx->overflow || srctx->body_len + n > ctx->sse.max) {
+        if (srctx->overflow || srctx->body_len + n > max) {
             srctx->overflow = 1;
             b->pos = b->last;
             continue;
@@ -374,7 +376,7 @@ ngx_llm_gateway_capture(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
             }
 
             size = ngx_max(size, 4096);
-            size = ngx_min(size, ctx->sse.max);
+            size = ngx_min(size, max);
 
             p = ngx_pnalloc(ctx->pool, size);
             if (p == NULL) {

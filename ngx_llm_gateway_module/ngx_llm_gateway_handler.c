@@ -22,8 +22,6 @@ static ngx_int_t ngx_llm_gateway_health(ngx_http_request_t *r);
 static void ngx_llm_gateway_chat_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_chat_start(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
-static ngx_int_t ngx_llm_gateway_dispatch(ngx_http_request_t *r,
-    ngx_llm_gateway_ctx_t *ctx, ngx_uint_t kind);
 #if (NGX_PCRE)
 static ngx_int_t ngx_llm_gateway_route_captures(ngx_http_request_t *r,
     ngx_llm_gateway_model_t *m, ngx_str_t *name, ngx_str_t *out);
@@ -595,13 +593,24 @@ ngx_llm_gateway_chat_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
         return ngx_llm_gateway_send_error(r, &err);
     }
 
+    if (kind == NGX_LLM_GATEWAY_SR_CHAT) {
+
+        /* http(s) images first, for providers that take them inline */
+
+        rc = ngx_llm_gateway_fetch_next(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     return ngx_llm_gateway_dispatch(r, ctx, kind);
 }
 
 
 /* a routed request: an upstream key, the provider's request, the trip */
 
-static ngx_int_t
+ngx_int_t
 ngx_llm_gateway_dispatch(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t kind)
 {

@@ -29,6 +29,8 @@ static char *ngx_llm_gateway_auth_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_llm_gateway_cors(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_llm_gateway_image_fetch(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_llm_gateway_gemini_safety(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_llm_gateway_model_tools(ngx_conf_t *cf,
@@ -105,6 +107,13 @@ static ngx_command_t  ngx_llm_gateway_commands[] = {
     { ngx_string("llm_gateway_cors"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_llm_gateway_cors,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_gateway_image_fetch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_llm_gateway_image_fetch,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -254,6 +263,7 @@ ngx_llm_gateway_create_loc_conf(ngx_conf_t *cf)
      *     glcf->tokens = NULL;
      *     glcf->cors = NULL;
      *     glcf->auth_set = 0;
+     *     glcf->fetch = { 0, NULL };
      */
 
     glcf->enable = NGX_CONF_UNSET;
@@ -282,6 +292,16 @@ ngx_llm_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (!conf->auth_set) {
         conf->tokens = prev->tokens;
         conf->auth_set = prev->auth_set;
+    }
+
+    if (conf->fetch.data == NULL) {
+        conf->fetch = prev->fetch;
+        conf->fetch_max_size = prev->fetch_max_size;
+        conf->fetch_max_images = prev->fetch_max_images;
+    }
+
+    if (conf->fetch.data == NULL) {
+        ngx_str_set(&conf->fetch, "");
     }
 
     return NGX_CONF_OK;
@@ -784,6 +804,89 @@ ngx_llm_gateway_cors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * llm_gateway_image_fetch off | uri [max_size=size] [max_images=number];
+ * the uri names an internal location that does
+ * proxy_pass $llm_gateway_fetch_url.
+ */
+
+static char *
+ngx_llm_gateway_image_fetch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_llm_gateway_loc_conf_t *glcf = conf;
+
+    ssize_t     size;
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (glcf->fetch.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes no parameters after \"off\"";
+        }
+
+        ngx_str_set(&glcf->fetch, "");
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a location URI: it must start "
+                           "with \"/\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->fetch = value[1];
+    glcf->fetch_max_size = 5 * 1024 * 1024;
+    glcf->fetch_max_images = 8;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || size == 0) {
+                goto invalid;
+            }
+
+            glcf->fetch_max_size = size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_images=", 11) == 0) {
+            n = ngx_atoi(value[i].data + 11, value[i].len - 11);
+
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            glcf->fetch_max_images = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
 }
 
 

@@ -66,6 +66,7 @@
 #define NGX_LLM_GATEWAY_SR_MODELS         2
 #define NGX_LLM_GATEWAY_SR_EMBED          3
 #define NGX_LLM_GATEWAY_SR_NATIVE         4
+#define NGX_LLM_GATEWAY_SR_FETCH          5
 
 
 typedef struct ngx_llm_gateway_provider_s       ngx_llm_gateway_provider_t;
@@ -146,6 +147,11 @@ typedef struct {
     size_t                            buffer_size;
     ngx_llm_gateway_provider_conf_t  *native;    /* gemini_native */
     ngx_uint_t                        auth_set;  /* unsigned auth_set:1 */
+
+    /* llm_gateway_image_fetch: data NULL unset, len 0 off */
+    ngx_str_t                         fetch;
+    size_t                            fetch_max_size;
+    ngx_uint_t                        fetch_max_images;
 } ngx_llm_gateway_loc_conf_t;
 
 
@@ -319,6 +325,9 @@ typedef struct {
     u_char                           *body;      /* captured body */
     size_t                            body_len;
     size_t                            body_size;
+    size_t                            body_max;  /* 0: buffer_size */
+
+    ngx_llm_gateway_part_t           *fetch;     /* the image fetched */
 
     unsigned                          stream:1;  /* relaying SSE */
     unsigned                          raw:1;     /* relaying bytes */
@@ -352,6 +361,7 @@ struct ngx_llm_gateway_ctx_s {
     ngx_str_t                         page_token;     /* the next page */
     ngx_uint_t                        pages;
     ngx_uint_t                        attempts;
+    ngx_uint_t                        fetches;        /* images fetched */
     ngx_uint_t                        upstream_status;
     off_t                             prompt_tokens;
     off_t                             completion_tokens;
@@ -397,6 +407,9 @@ struct ngx_llm_gateway_provider_s {
                    ngx_llm_gateway_upstream_req_t *req);
     ngx_int_t  (*process_embeddings)(ngx_llm_gateway_ctx_t *ctx,
                    ngx_str_t *body, ngx_str_t *out);
+
+    /* images must be sent inline: http(s) URLs are fetched first */
+    ngx_uint_t   inline_images;
 };
 
 
@@ -415,6 +428,17 @@ ngx_int_t ngx_llm_gateway_early_error(ngx_http_request_t *r,
 void ngx_llm_gateway_error_set(ngx_llm_gateway_error_t *err,
     ngx_uint_t status, char *message, char *type, char *param, char *code);
 ngx_llm_gateway_ctx_t *ngx_llm_gateway_get_ctx(ngx_http_request_t *r);
+
+ngx_int_t ngx_llm_gateway_dispatch(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_uint_t kind);
+
+/* image fetching */
+ngx_int_t ngx_llm_gateway_fetch_next(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx);
+ngx_int_t ngx_llm_gateway_fetch_done(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
+ngx_int_t ngx_llm_gateway_fetch_url_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* native pass-through */
 char *ngx_llm_gateway_gemini_native(ngx_conf_t *cf, ngx_command_t *cmd,

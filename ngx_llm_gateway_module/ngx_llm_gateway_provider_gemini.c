@@ -178,7 +178,8 @@ ngx_llm_gateway_provider_t  ngx_llm_gateway_gemini_provider = {
     ngx_llm_gateway_gemini_models_request,
     ngx_llm_gateway_gemini_process_models,
     ngx_llm_gateway_gemini_embed_request,
-    ngx_llm_gateway_gemini_process_embeddings
+    ngx_llm_gateway_gemini_process_embeddings,
+    1
 };
 
 
@@ -484,7 +485,8 @@ ngx_llm_gateway_gemini_user_parts(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
                 return ngx_llm_gateway_gemini_invalid(ctx, "messages",
                            "Gemini models take images as data: URLs "
                            "(data:image/png;base64,...); this gateway does "
-                           "not fetch http(s) image URLs.");
+                           "not fetch http(s) image URLs (see "
+                           "llm_gateway_image_fetch).");
             }
 
             if (ngx_llm_gateway_gemini_inline(g, &mime, &data) != NGX_OK) {

@@ -88,7 +88,8 @@ ngx_llm_gateway_provider_t  ngx_llm_gateway_hf_provider = {
     ngx_llm_gateway_hf_models_request,
     ngx_llm_gateway_hf_process_models,
     NULL,
-    NULL
+    NULL,
+    0
 };
 
 

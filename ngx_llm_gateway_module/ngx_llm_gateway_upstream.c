@@ -56,14 +56,21 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
      * client's own headers and body.
      */
 
-    uri.len = pcf->pass.len + req->uri.len;
-    uri.data = ngx_pnalloc(r->pool, uri.len);
-    if (uri.data == NULL) {
-        return NGX_ERROR;
-    }
+    /* no provider: an image fetch, whose location is the whole URI */
 
-    p = ngx_cpymem(uri.data, pcf->pass.data, pcf->pass.len);
-    ngx_memcpy(p, req->uri.data, req->uri.len);
+    if (pcf == NULL) {
+        uri = req->uri;
+
+    } else {
+        uri.len = pcf->pass.len + req->uri.len;
+        uri.data = ngx_pnalloc(r->pool, uri.len);
+        if (uri.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(uri.data, pcf->pass.data, pcf->pass.len);
+        ngx_memcpy(p, req->uri.data, req->uri.len);
+    }
 
     srctx = ngx_pcalloc(r->pool, sizeof(ngx_llm_gateway_sr_ctx_t));
     if (srctx == NULL) {
@@ -200,6 +207,12 @@ ngx_llm_gateway_upstream_start(ngx_http_request_t *r,
     sr->headers_in.accept_encoding = NULL;
 #endif
 
+    if (pcf == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "llm gateway subrequest \"%V\"", &uri);
+        return NGX_OK;
+    }
+
     srctx->key_active = (ctx->key != NULL);
 
     ctx->attempts++;
@@ -299,6 +312,18 @@ ngx_llm_gateway_chat_resume(ngx_http_request_t *r)
     srctx = ctx->current;
 
     r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (srctx->kind == NGX_LLM_GATEWAY_SR_FETCH) {
+        rc = ngx_llm_gateway_fetch_done(r, ctx, srctx);
+
+        if (rc == NGX_DONE) {
+            /* the next fetch, or the provider's request, runs */
+            return;
+        }
+
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     if (ctx->native) {
         rc = ngx_llm_gateway_native_done(r, ctx, srctx);

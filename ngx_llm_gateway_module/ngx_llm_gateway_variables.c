@@ -61,6 +61,10 @@ static ngx_http_variable_t  ngx_llm_gateway_vars[] = {
     { ngx_string("llm_gateway_stream"), NULL, ngx_llm_gateway_variable,
       NGX_LLM_GATEWAY_VAR_STREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("llm_gateway_fetch_url"), NULL,
+      ngx_llm_gateway_fetch_url_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("llm_gateway_upstream_key"), NULL,
       ngx_llm_gateway_upstream_key_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
