@@ -39,7 +39,7 @@ DEB_PKGS     := nginx nginx-dev libcurl4-openssl-dev libyajl-dev libssl-dev \
                 libpcre2-dev zlib1g-dev gcc make perl python3 curl \
                 libtest-base-perl libtest-longstring-perl \
                 liblist-moreutils-perl libtext-diff-perl \
-                libhttp-message-perl tini dpkg-dev
+                libhttp-message-perl tini dpkg-dev binutils
 DEB_EXTRA    := valgrind wrk
 
 export TEST_NGINX_BINARY       ?= $(NGINX)
@@ -51,7 +51,7 @@ ifneq ($(REAL_TN),yes)
 TEST_PERL5LIB := $(TOP)/t/runner
 endif
 
-.PHONY: all deps deps-extra build run test unit test-valgrind test-asan \
+.PHONY: all deps deps-extra build run test unit fuzz test-valgrind test-asan \
         npm-deps check-conf build-new bench clean distclean
 
 all: build
@@ -237,6 +237,47 @@ test-asan: $(ASAN_DIR)/sbin/nginx npm-deps
 	    $(PROVE) $(PROVE_FLAGS) $(TESTS)
 	@# every finding fails the run, but for nginx's own exit on a bad config
 	perl util/sanitizer-report.pl $$(ls $(BUILD)/asan.log.* 2>/dev/null)
+
+# the fuzz targets of t/fuzz: the Gemini scanner against yajl (with the
+# unit-test flags), and the translators linked with the AddressSanitizer
+# nginx tree's objects (nginx.o's main renamed away); FUZZ_ITERATIONS
+# mutations each, from seeds made of t/fixtures
+FUZZ_DIR        := $(BUILD)/fuzz
+FUZZ_ITERATIONS ?= 200000
+FUZZ_SEED       ?= 1
+ASAN_TREE       := $(SRC_CACHE)/nginx-$(NGINX_OLD)
+ASAN_INCS       := $(addprefix -I$(ASAN_TREE)/,src/core src/event \
+                       src/event/modules src/os/unix objs src/http \
+                       src/http/modules src/http/v2) -Ingx_llm_gateway_module
+FUZZ_LIBS       := -lpcre2-8 -lssl -lcrypto -lz -lcurl -lyajl -lcrypt \
+                   -lpthread -ldl
+
+$(FUZZ_DIR)/fuzz_gemini_scan: t/fuzz/fuzz_gemini_scan.c t/fuzz/driver.c \
+        ngx_llm_gateway_module/ngx_llm_gateway_gemini_scan.c \
+        ngx_llm_gateway_module/ngx_llm_gateway_gemini_scan.h $(MODULE)
+	@mkdir -p $(FUZZ_DIR)
+	$(CC) $(UNIT_CFLAGS) -o $@ t/fuzz/fuzz_gemini_scan.c t/fuzz/driver.c \
+	    ngx_llm_gateway_module/ngx_llm_gateway_gemini_scan.c -lyajl
+
+$(FUZZ_DIR)/fuzz_translators: t/fuzz/fuzz_translators.c t/fuzz/driver.c \
+        $(ASAN_DIR)/sbin/nginx
+	@mkdir -p $(FUZZ_DIR)
+	objcopy --redefine-sym main=ngx_fuzz_nginx_main \
+	    $(ASAN_TREE)/objs/src/core/nginx.o $(FUZZ_DIR)/nginx.o
+	$(CC) $(ASAN_FLAGS) -fno-sanitize-recover=all -D_GNU_SOURCE \
+	    -W -Wall -Wno-unused-parameter -Werror $(ASAN_INCS) \
+	    -o $@ t/fuzz/fuzz_translators.c t/fuzz/driver.c $(FUZZ_DIR)/nginx.o \
+	    $$(find $(ASAN_TREE)/objs/src -name '*.o' ! -name nginx.o) \
+	    $(ASAN_TREE)/objs/ngx_modules.o \
+	    $(ASAN_TREE)/objs/addon/ngx_llm_gateway_module/*.o $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_DIR)/fuzz_gemini_scan $(FUZZ_DIR)/fuzz_translators
+	bash t/fuzz/corpus.sh $(FUZZ_DIR)/corpus
+	cd $(FUZZ_DIR) && ./fuzz_gemini_scan -s $(FUZZ_SEED) \
+	    -n $(FUZZ_ITERATIONS) corpus/scan
+	cd $(FUZZ_DIR) && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    ./fuzz_translators -s $(FUZZ_SEED) -n $(FUZZ_ITERATIONS) \
+	    corpus/translators
 
 # every configuration example must pass nginx -t
 check-conf: build

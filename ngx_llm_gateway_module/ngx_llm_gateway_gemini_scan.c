@@ -539,13 +539,14 @@ ngx_llm_gateway_scan_number(ngx_llm_gateway_scan_cur_t *c, int64_t *value,
 
     } else if (c->p < c->last && *c->p >= '1' && *c->p <= '9') {
         while (c->p < c->last && *c->p >= '0' && *c->p <= '9') {
-            v = v * 10 + (*c->p - '0');
+
+            /* too long to be read here: decline rather than guess */
 
             if (c->p - digits >= 18) {
-                /* too long to be read here: decline rather than guess */
                 return NGX_DECLINED;
             }
 
+            v = v * 10 + (*c->p - '0');
             c->p++;
         }
 

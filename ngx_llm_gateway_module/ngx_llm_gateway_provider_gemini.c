@@ -1403,10 +1403,15 @@ ngx_llm_gateway_gemini_part_text(ngx_llm_gateway_ctx_t *ctx, yajl_val part,
         p += lang.len;
 
         *p++ = '\n';
-        p = ngx_cpymem(p, code.data, code.len);
 
-        if (code.len && code.data[code.len - 1] != '\n') {
-            *p++ = '\n';
+        /* a part without code: nothing to copy, and no NULL to memcpy */
+
+        if (code.len) {
+            p = ngx_cpymem(p, code.data, code.len);
+
+            if (code.data[code.len - 1] != '\n') {
+                *p++ = '\n';
+            }
         }
 
         p = ngx_cpymem(p, "```\n", 4);
@@ -1428,10 +1433,13 @@ ngx_llm_gateway_gemini_part_text(ngx_llm_gateway_ctx_t *ctx, yajl_val part,
         }
 
         p = ngx_cpymem(text->data, "\n```output\n", 11);
-        p = ngx_cpymem(p, code.data, code.len);
 
-        if (code.len && code.data[code.len - 1] != '\n') {
-            *p++ = '\n';
+        if (code.len) {
+            p = ngx_cpymem(p, code.data, code.len);
+
+            if (code.data[code.len - 1] != '\n') {
+                *p++ = '\n';
+            }
         }
 
         p = ngx_cpymem(p, "```\n", 4);
@@ -3291,14 +3299,13 @@ ngx_llm_gateway_gemini_sources(ngx_llm_gateway_ctx_t *ctx, yajl_val gm,
 
         /* copies: in a stream the tree is freed after each event */
 
-        src[0].data = ngx_pstrdup(ctx->pool, &url);
         src[0].len = url.len;
-        src[1].data = ngx_pstrdup(ctx->pool, &title);
+        src[0].data = url.len ? ngx_pstrdup(ctx->pool, &url) : (u_char *) "";
         src[1].len = title.len;
+        src[1].data = title.len ? ngx_pstrdup(ctx->pool, &title)
+                                : (u_char *) "";
 
-        if ((url.len && src[0].data == NULL)
-            || (title.len && src[1].data == NULL))
-        {
+        if (src[0].data == NULL || src[1].data == NULL) {
             return NGX_ERROR;
         }
     }

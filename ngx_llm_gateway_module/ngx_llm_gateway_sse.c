@@ -411,18 +411,43 @@ ngx_llm_gateway_out_append(ngx_llm_gateway_out_t *out, u_char *data,
 }
 
 
+/*
+ * One event: "data: " before each line of it.  An upstream event of
+ * several data lines arrives joined by "\n", and is framed again so.
+ */
+
 ngx_int_t
 ngx_llm_gateway_out_event(ngx_llm_gateway_out_t *out, u_char *data,
     size_t len)
 {
-    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
-        || ngx_llm_gateway_out_append(out, data, len) != NGX_OK
-        || ngx_llm_gateway_out_append(out, (u_char *) "\n\n", 2) != NGX_OK)
-    {
-        return NGX_ERROR;
+    u_char  *nl, *last;
+
+    last = data + len;
+
+    for ( ;; ) {
+        nl = memchr(data, '\n', last - data);
+
+        if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6)
+            != NGX_OK
+            || ngx_llm_gateway_out_append(out, data,
+                                          (nl ? nl : last) - data)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (nl == NULL) {
+            break;
+        }
+
+        if (ngx_llm_gateway_out_append(out, (u_char *) "\n", 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        data = nl + 1;
     }
 
-    return NGX_OK;
+    return ngx_llm_gateway_out_append(out, (u_char *) "\n\n", 2);
 }
 
 

@@ -228,3 +228,38 @@ POST /v1/chat/completions
 {"model":"mock/json-n3","stream":true,"messages":[{"role":"user","content":"hi"}]}
 --- response_body_like: ^data: \{[^\n]*"choices":\[\{"index":0,"delta":\{"role":"assistant","content":"(?:[^"\\]|\\.)+"\}[^\n]*\n\ndata: [^\n]*"finish_reason":"stop"[^\n]*\n\ndata: [^\n]*"index":1,[^\n]*\n\ndata: [^\n]*\n\ndata: [^\n]*"index":2,[^\n]*\n\ndata: [^\n]*\n\ndata: \[DONE\]\n\n$
 --- response_body_unlike: "usage"
+
+
+
+=== TEST 17: an event of several data lines keeps every line (CONSTRUCTED stream, served by the test nginx)
+--- http_config
+    llm_gateway_provider  local type=hf_router pass=/_llm/local key=local-key-0123 models=off;
+    llm_gateway_model  local/multi  local;
+--- config
+    location /v1/ { llm_gateway; }
+    location /_llm/local/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/sse/;
+    }
+    location /sse/ {
+        root html;
+        default_type text/event-stream;
+        error_page 405 =200 $uri;
+    }
+--- user_files
+>>> sse/v1/chat/completions
+data: {"id":"c1","object":"chat.completion.chunk",
+data:  "choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}
+
+data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}
+
+data: [DONE]
+
+--- request
+POST /v1/chat/completions
+{"model":"local/multi","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_body eval
+q|data: {"id":"c1","object":"chat.completion.chunk",| . "\n"
+. q|data:  "choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}| . "\n\n"
+. q|data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}| . "\n\n"
+. q|data: [DONE]| . "\n\n"

@@ -79,6 +79,11 @@ for my $name (keys %events) {
     }
 }
 
+# parts and sources with members missing
+my $odd = '{"candidates": [{"content": {"parts": [{"executableCode": {"language": "PYTHON"}},{"codeExecutionResult": {"outcome": "OUTCOME_OK"}}],"role": "model"},"finishReason": "STOP","groundingMetadata": {"groundingChunks": [{"web": {"uri": "https://example.com/"}},{"web": {"title": "t"}}]},"index": 0}]}';
+
+push @Files, ["fake/v1beta/models/slow-odd:generateContent", $odd];
+
 push @Files, ["fake/v1beta/models/fast-json:generateContent", $answer],
              ["fake/v1beta/models/slow-json:generateContent", slow($answer)];
 
@@ -199,3 +204,13 @@ sent an event that is not JSON
 --- response_body_like eval
 my $r = '^\{"id":"chatcmpl-\w+","object":"chat.completion","created":\d+,"model":"(?:fast|slow)-json","choices":\[\{"index":0,"message":\{"role":"assistant","content":"Line 1\\\\nLine 2 (?:\\\\u00e9|\x{c3}\x{a9})","reasoning_content":"Hmm.","refusal":null\},"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":4,"completion_tokens":8,"total_tokens":12,"prompt_tokens_details":\{"cached_tokens":0\},"completion_tokens_details":\{"reasoning_tokens":2\}\}\}$';
 [$r, $r]
+
+
+
+=== TEST 7: code without code, output without output, sources without a title or URL
+--- http_config eval: $::Http
+--- config eval: $::Locations
+--- user_files eval: \@::Files
+--- request eval
+"POST /v1/chat/completions\n" . '{"model":"slow-odd","messages":[{"role":"user","content":"Hi"}]}'
+--- response_body_like: ^\{"id":"chatcmpl-\w+","object":"chat.completion",[^\n]*"content":"\\n```python\\n```\\n\\n```output\\n```\\n[^"]*Sources:[^"]*","refusal":null,"annotations":\[[^\n]*"finish_reason":"stop"

@@ -246,6 +246,8 @@ main(void)
     declines("exponent without digits", "{\"a\":1e}");
     declines("19 digits", "{\"usageMetadata\":{\"totalTokenCount\":"
              "1234567890123456789}}");
+    declines("19 nines", "{\"usageMetadata\":{\"totalTokenCount\":"
+             "9999999999999999999}}");
     declines("bad literal", "{\"a\":nul}");
     declines("literal tail", "{\"a\":truex}");
 
