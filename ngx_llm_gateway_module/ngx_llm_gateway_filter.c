@@ -29,6 +29,10 @@ static time_t ngx_llm_gateway_retry_after(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_capture(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx,
     ngx_chain_t *in);
+/* translated bytes that may wait for a slow client before input is held */
+#define NGX_LLM_GATEWAY_RELAY_BACKLOG  65536
+
+
 static ngx_int_t ngx_llm_gateway_relay(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx,
     ngx_chain_t *in);
@@ -401,6 +405,17 @@ ngx_llm_gateway_capture(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 }
 
 
+/*
+ * Upstream buffers are translated only while the client keeps up: when
+ * more than NGX_LLM_GATEWAY_RELAY_BACKLOG bytes of translated events
+ * wait to be sent, the rest of the input is held, unconsumed.  The
+ * upstream module then sees its buffer still busy and stops reading, and
+ * TCP slows the provider down, as with proxy_pass and a slow client.  The
+ * held buffers are translated when the client has taken the backlog:
+ * the upstream module calls the filters again, without data, when the
+ * client connection can take more.
+ */
+
 static ngx_int_t
 ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_sr_ctx_t *srctx, ngx_chain_t *in)
@@ -409,62 +424,89 @@ ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_buf_t    *b;
     ngx_chain_t  *out, *cl;
 
-    for ( /* void */ ; in; in = in->next) {
-        b = in->buf;
-
-        if (b->last_buf || b->last_in_chain) {
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf || cl->buf->last_in_chain) {
             srctx->last = 1;
         }
-
-        if (!ngx_buf_in_memory(b) || b->last == b->pos) {
-            continue;
-        }
-
-        if (!ctx->stream_failed && !srctx->overflow) {
-            rc = ngx_llm_gateway_sse_feed(&ctx->sse, ctx->pool, b->pos,
-                                          b->last - b->pos,
-                                          ngx_llm_gateway_sse_event, ctx);
-
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-            if (rc == NGX_DECLINED) {
-                srctx->overflow = 1;
-            }
-        }
-
-        b->pos = b->last;
     }
 
-    out = ngx_llm_gateway_out_take(&ctx->out);
-
-    /*
-     * Each event goes to the client at once; but "[DONE]" waits for the
-     * end of the body, a few microseconds later, so both leave in one
-     * write.
-     */
-
-    if (out && !ctx->stream_done) {
-        for (cl = out; cl->next; cl = cl->next) {
-            /* void */
-        }
-
-        cl->buf->flush = 1;
+    if (in && ngx_chain_add_copy(ctx->pool, &srctx->held, in) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    /*
-     * Called without output too: the upstream module calls the filters
-     * with nothing when the client can take more, and what a slow client
-     * left in the write filter must go then.
-     */
+    for ( ;; ) {
 
-    rc = ngx_http_next_body_filter(r, out);
+        while (srctx->held) {
+            b = srctx->held->buf;
 
-    ngx_chain_update_chains(ctx->pool, &ctx->out.free, &ctx->out.busy, &out,
-                            (ngx_buf_tag_t) &ngx_llm_gateway_module);
+            if (ngx_buf_in_memory(b) && b->last != b->pos
+                && !ctx->stream_failed && !ctx->stream_done
+                && !srctx->overflow)
+            {
+                if (ngx_llm_gateway_out_backlog(&ctx->out)
+                    > NGX_LLM_GATEWAY_RELAY_BACKLOG)
+                {
+                    break;
+                }
 
-    return rc;
+                rc = ngx_llm_gateway_sse_feed(&ctx->sse, ctx->pool, b->pos,
+                                              b->last - b->pos,
+                                              ngx_llm_gateway_sse_event, ctx);
+
+                if (rc == NGX_ERROR) {
+                    return NGX_ERROR;
+                }
+
+                if (rc == NGX_DECLINED) {
+                    srctx->overflow = 1;
+                }
+            }
+
+            /* consumed: the upstream module may reuse the buffer */
+
+            b->pos = b->last;
+
+            cl = srctx->held;
+            srctx->held = cl->next;
+            ngx_free_chain(ctx->pool, cl);
+        }
+
+        out = ngx_llm_gateway_out_take(&ctx->out);
+
+        /*
+         * Each event goes to the client at once; but "[DONE]" waits for
+         * the end of the body, a few microseconds later, so both leave in
+         * one write.
+         */
+
+        if (out && !ctx->stream_done) {
+            for (cl = out; cl->next; cl = cl->next) {
+                /* void */
+            }
+
+            cl->buf->flush = 1;
+        }
+
+        /*
+         * Called without output too: the upstream module calls the
+         * filters with nothing when the client can take more, and what a
+         * slow client left in the write filter must go then.
+         */
+
+        rc = ngx_http_next_body_filter(r, out);
+
+        ngx_chain_update_chains(ctx->pool, &ctx->out.free, &ctx->out.busy,
+                                &out, (ngx_buf_tag_t) &ngx_llm_gateway_module);
+
+        /* the client took what was waiting: the held input can go on */
+
+        if (srctx->held == NULL || rc == NGX_ERROR
+            || ngx_llm_gateway_out_backlog(&ctx->out)
+               > NGX_LLM_GATEWAY_RELAY_BACKLOG)
+        {
+            return rc;
+        }
+    }
 }
 
 

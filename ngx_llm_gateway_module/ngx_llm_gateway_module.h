@@ -329,6 +329,8 @@ typedef struct {
 
     ngx_llm_gateway_part_t           *fetch;     /* the image fetched */
 
+    ngx_chain_t                      *held;      /* input not relayed */
+
     unsigned                          stream:1;  /* relaying SSE */
     unsigned                          raw:1;     /* relaying bytes */
     unsigned                          done:1;
@@ -524,6 +526,7 @@ ngx_int_t ngx_llm_gateway_out_append(ngx_llm_gateway_out_t *out,
 ngx_int_t ngx_llm_gateway_out_event(ngx_llm_gateway_out_t *out,
     u_char *data, size_t len);
 ngx_chain_t *ngx_llm_gateway_out_take(ngx_llm_gateway_out_t *out);
+size_t ngx_llm_gateway_out_backlog(ngx_llm_gateway_out_t *out);
 
 /* JSON */
 yajl_val ngx_llm_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,

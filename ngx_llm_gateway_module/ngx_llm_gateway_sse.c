@@ -467,3 +467,21 @@ ngx_llm_gateway_out_take(ngx_llm_gateway_out_t *out)
 
     return cl;
 }
+
+
+/* translated bytes not yet sent: pending here, or busy in the filters */
+
+size_t
+ngx_llm_gateway_out_backlog(ngx_llm_gateway_out_t *out)
+{
+    size_t        n;
+    ngx_chain_t  *cl;
+
+    n = out->len;
+
+    for (cl = out->busy; cl; cl = cl->next) {
+        n += ngx_buf_size(cl->buf);
+    }
+
+    return n;
+}

@@ -263,3 +263,57 @@ q|data: {"id":"c1","object":"chat.completion.chunk",| . "\n"
 . q|data:  "choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}| . "\n\n"
 . q|data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}| . "\n\n"
 . q|data: [DONE]| . "\n\n"
+
+
+
+=== TEST 18: a client that reads nothing holds the provider back, as proxy_pass does (CONSTRUCTED 16 MB stream)
+--- http_config
+    llm_gateway_provider  local type=hf_router pass=/_llm/local key=local-key-0123 models=off;
+    llm_gateway_model  local/big  local;
+--- config
+    # debug logging of 40 MB would be the slow part
+    error_log logs/error.log info;
+
+    location /v1/ { llm_gateway; }
+    location /_llm/local/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/sse/;
+        proxy_buffering off;
+    }
+    location /sse/ {
+        root html;
+        default_type text/event-stream;
+        error_page 405 =200 $uri;
+        # written only once the whole file is sent
+        access_log logs/sse.log;
+    }
+    location = /state.txt { root html; }
+--- user_files eval
+my $event = 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"'
+            . ('x' x 300) . '"},"finish_reason":null}]}' . "\n\n";
+[["sse/v1/chat/completions", $event x (16 * 1024 * 1024 / length $event) . "data: [DONE]\n\n"]]
+--- init
+use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+my $body = '{"model":"local/big","stream":true,"messages":[{"role":"user","content":"hi"}]}';
+my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}")
+    or die "connect: $!";
+setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096);
+print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+         . "Content-Type: application/json\r\nContent-Length: " . length($body)
+         . "\r\n\r\n" . $body;
+# without backpressure the gateway reads 16 MB in a fraction of this
+sleep 2;
+my $html = $ENV{TEST_NGINX_HTML_DIR};
+my $state = -s "$html/../logs/sse.log" ? "read to the end" : "held back";
+open my $f, '>', "$html/state.txt" or die $!;
+print $f "$state\n";
+close $f;
+close $s;
+--- request
+GET /state.txt
+--- response_body
+held back
+--- no_error_log
+[alert]
+[crit]
