@@ -2458,6 +2458,25 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
         }
     }
 
+    /* the chunk in one piece where it fits a buffer, as it nearly always does */
+
+    len = 6 + st->head.len + num_len + delta_len + text->len
+          + sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1;
+
+    p = ngx_llm_gateway_out_reserve(out, len);
+
+    if (p) {
+        p = ngx_cpymem(p, "data: ", 6);
+        p = ngx_cpymem(p, st->head.data, st->head.len);
+        p = ngx_cpymem(p, num, num_len);
+        p = ngx_cpymem(p, delta, delta_len);
+        p = ngx_cpymem(p, text->data, text->len);
+        ngx_memcpy(p, NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL,
+                   sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1);
+
+        return NGX_OK;
+    }
+
     if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
         || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
            != NGX_OK

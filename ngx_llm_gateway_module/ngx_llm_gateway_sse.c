@@ -25,6 +25,7 @@ static ngx_int_t ngx_llm_gateway_sse_line(ngx_llm_gateway_sse_t *sse,
     ngx_llm_gateway_sse_handler_pt handler, void *data);
 static ngx_int_t ngx_llm_gateway_sse_keep(ngx_llm_gateway_sse_t *sse,
     ngx_pool_t *pool);
+static ngx_int_t ngx_llm_gateway_out_next(ngx_llm_gateway_out_t *out);
 
 
 static ngx_int_t
@@ -75,10 +76,15 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
     u_char *p, size_t len, ngx_llm_gateway_sse_handler_pt handler,
     void *data)
 {
-    u_char     *last, *eol, *cr;
-    ngx_int_t   rc;
+    u_char      *last, *eol, *cr;
+    ngx_int_t    rc;
+    ngx_uint_t   has_cr;
 
     last = p + len;
+
+    /* most streams end lines in "\n" only: one look for "\r" per buffer */
+
+    has_cr = (memchr(p, '\r', len) != NULL);
 
     while (p < last) {
 
@@ -94,7 +100,7 @@ ngx_llm_gateway_sse_feed(ngx_llm_gateway_sse_t *sse, ngx_pool_t *pool,
         /* lines end in "\n", "\r\n" or "\r": memchr is vectorised */
 
         eol = memchr(p, '\n', last - p);
-        cr = memchr(p, '\r', (eol ? eol : last) - p);
+        cr = has_cr ? memchr(p, '\r', (eol ? eol : last) - p) : NULL;
 
         if (cr) {
             eol = cr;
@@ -357,46 +363,94 @@ ngx_llm_gateway_out_init(ngx_llm_gateway_out_t *out, ngx_pool_t *pool)
 }
 
 
+/*
+ * Room for len bytes in one piece, for a caller that writes an event at
+ * once; NULL if the event is larger than a buffer (then it is appended
+ * in parts).  The bytes count as written.
+ */
+
+u_char *
+ngx_llm_gateway_out_reserve(ngx_llm_gateway_out_t *out, size_t len)
+{
+    u_char  *p;
+
+    if (len > NGX_LLM_GATEWAY_OUT_BUF_SIZE) {
+        return NULL;
+    }
+
+    /* a new buffer if the event does not fit: this one's rest stays unused */
+
+    if ((out->buf == NULL || (size_t) (out->buf->end - out->buf->last) < len)
+        && ngx_llm_gateway_out_next(out) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    p = out->buf->last;
+
+    out->buf->last += len;
+    out->len += len;
+
+    return p;
+}
+
+
+/* a buffer of its own for what comes next, from the free list if any */
+
+static ngx_int_t
+ngx_llm_gateway_out_next(ngx_llm_gateway_out_t *out)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_chain_get_free_buf(out->pool, &out->free);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+
+    if (b->start == NULL) {
+        b->start = ngx_palloc(out->pool, NGX_LLM_GATEWAY_OUT_BUF_SIZE);
+        if (b->start == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->end = b->start + NGX_LLM_GATEWAY_OUT_BUF_SIZE;
+        b->tag = (ngx_buf_tag_t) &ngx_llm_gateway_module;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->temporary = 1;
+    b->flush = 0;
+    b->last_buf = 0;
+    b->last_in_chain = 0;
+
+    *out->last = cl;
+    out->last = &cl->next;
+    out->buf = b;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_llm_gateway_out_append(ngx_llm_gateway_out_t *out, u_char *data,
     size_t len)
 {
-    size_t        n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    size_t      n;
+    ngx_buf_t  *b;
 
     while (len) {
         b = out->buf;
 
         if (b == NULL || b->last == b->end) {
-            cl = ngx_chain_get_free_buf(out->pool, &out->free);
-            if (cl == NULL) {
+            if (ngx_llm_gateway_out_next(out) != NGX_OK) {
                 return NGX_ERROR;
             }
 
-            b = cl->buf;
-
-            if (b->start == NULL) {
-                b->start = ngx_palloc(out->pool,
-                                      NGX_LLM_GATEWAY_OUT_BUF_SIZE);
-                if (b->start == NULL) {
-                    return NGX_ERROR;
-                }
-
-                b->end = b->start + NGX_LLM_GATEWAY_OUT_BUF_SIZE;
-                b->tag = (ngx_buf_tag_t) &ngx_llm_gateway_module;
-            }
-
-            b->pos = b->start;
-            b->last = b->start;
-            b->temporary = 1;
-            b->flush = 0;
-            b->last_buf = 0;
-            b->last_in_chain = 0;
-
-            *out->last = cl;
-            out->last = &cl->next;
-            out->buf = b;
+            b = out->buf;
         }
 
         n = ngx_min(len, (size_t) (b->end - b->last));
