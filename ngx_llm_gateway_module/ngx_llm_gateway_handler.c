@@ -22,6 +22,8 @@ static ngx_int_t ngx_llm_gateway_health(ngx_http_request_t *r);
 static void ngx_llm_gateway_chat_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_llm_gateway_chat_start(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx);
+static ngx_int_t ngx_llm_gateway_dispatch_key(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx);
 #if (NGX_PCRE)
 static ngx_int_t ngx_llm_gateway_route_captures(ngx_http_request_t *r,
     ngx_llm_gateway_model_t *m, ngx_str_t *name, ngx_str_t *out);
@@ -614,24 +616,77 @@ ngx_int_t
 ngx_llm_gateway_dispatch(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t kind)
 {
-    ngx_int_t                        rc;
-    ngx_llm_gateway_error_t          err;
-    ngx_llm_gateway_upstream_req_t   req;
+    ngx_uint_t               level;
+    ngx_llm_gateway_error_t  err;
 
-    ctx->key = ngx_llm_gateway_key_pick(ctx->provider);
+    ctx->kind = kind;
+
+    if (ctx->attempts == 0) {
+        ctx->started = ngx_current_msec;
+    }
+
+    ngx_memzero(&err, sizeof(ngx_llm_gateway_error_t));
+
+    ctx->key = ngx_llm_gateway_key_pick(ctx, ctx->provider, &err);
 
     if (ctx->key == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "llm gateway: provider \"%V\" has no API key",
-                      &ctx->provider->name);
+        if (err.status == 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        ngx_llm_gateway_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE,
-            "No upstream API key is configured for this model's provider. "
-            "Add one to the gateway's configuration.",
-            "service_unavailable_error", NULL, "no_upstream_key");
+        /* cooling keys are business as usual; none usable is not */
+
+        level = (err.status == 429) ? NGX_LOG_WARN : NGX_LOG_ERR;
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "llm gateway: provider \"%V\": %V",
+                      &ctx->provider->name, &err.message);
 
         return ngx_llm_gateway_send_error(r, &err);
     }
+
+    return ngx_llm_gateway_dispatch_key(r, ctx);
+}
+
+
+/*
+ * The next attempt after an answer another key may do better with:
+ * NGX_DONE if it runs, NGX_DECLINED if no key is left (the answer
+ * stands), or an error.
+ */
+
+ngx_int_t
+ngx_llm_gateway_retry(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
+{
+    ngx_llm_gateway_key_t  *key;
+
+    key = ngx_llm_gateway_key_pick(ctx, ctx->provider, NULL);
+
+    if (key == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "llm gateway: provider \"%V\": attempt %ui with key "
+                  "\"%*s\"", &ctx->provider->name, ctx->attempts + 1,
+                  (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, key->id);
+
+    ctx->key = key;
+
+    return ngx_llm_gateway_dispatch_key(r, ctx);
+}
+
+
+/* the provider's request with the key picked, and the trip */
+
+static ngx_int_t
+ngx_llm_gateway_dispatch_key(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       kind;
+    ngx_llm_gateway_upstream_req_t   req;
+
+    kind = ctx->kind;
 
     ngx_memzero(&req, sizeof(ngx_llm_gateway_upstream_req_t));
 

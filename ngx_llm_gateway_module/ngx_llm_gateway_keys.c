@@ -223,20 +223,3 @@ ngx_llm_gateway_key_add(ngx_conf_t *cf, ngx_llm_gateway_provider_conf_t *pcf,
 
     return NGX_OK;
 }
-
-
-/* per-worker round robin; the shared pool state comes with the zone */
-
-ngx_llm_gateway_key_t *
-ngx_llm_gateway_key_pick(ngx_llm_gateway_provider_conf_t *pcf)
-{
-    ngx_llm_gateway_key_t  *key;
-
-    if (pcf->keys.nelts == 0) {
-        return NULL;
-    }
-
-    key = pcf->keys.elts;
-
-    return &key[pcf->next_key++ % pcf->keys.nelts];
-}

@@ -93,7 +93,11 @@ ngx_llm_gateway_models_page(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
 
     ngx_memzero(&req, sizeof(ngx_llm_gateway_upstream_req_t));
 
-    ctx->key = ngx_llm_gateway_key_pick(pcf);
+    /* any usable key of the provider, for every page */
+
+    ngx_memzero(ctx->tried, sizeof(ctx->tried));
+
+    ctx->key = ngx_llm_gateway_key_pick(ctx, pcf, NULL);
     ctx->pages++;
 
     if (pcf->type->models_request(ctx, &req) != NGX_OK) {

@@ -170,20 +170,17 @@ ngx_llm_gateway_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_llm_gateway_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_uint_t                        i;
-    ngx_llm_gateway_main_conf_t      *gmcf;
-    ngx_llm_gateway_provider_conf_t **pcfp;
+    ngx_llm_gateway_main_conf_t  *gmcf;
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_llm_gateway_module);
 
-    pcfp = gmcf->providers.elts;
+    /* key states: the zone's, when it is set up; each worker's without */
 
-    for (i = 0; i < gmcf->providers.nelts; i++) {
-        ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
-                      "llm gateway: provider \"%V\" (%V) has %ui key%s",
-                      &pcfp[i]->name, &pcfp[i]->type->name,
-                      pcfp[i]->keys.nelts,
-                      pcfp[i]->keys.nelts == 1 ? "" : "s");
+    if (gmcf->shm_zone == NULL
+        && ngx_llm_gateway_pool_attach(cf->log, gmcf, NULL, NULL, cf->pool)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (gmcf->default_model.len
@@ -338,7 +335,9 @@ ngx_llm_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * llm_gateway_provider name type=hf_router pass=/_llm/hf
  *                      [keys=file] [key=secret ...] [models=on|off]
- *                      [models_ttl=time];
+ *                      [models_ttl=time] [cooldown=time] [max_fails=n]
+ *                      [fail_timeout=time] [attempts=n]
+ *                      [attempts_timeout=time];
  */
 
 static char *
@@ -346,6 +345,7 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_llm_gateway_main_conf_t *gmcf = conf;
 
+    ngx_int_t                          n;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
     ngx_llm_gateway_provider_conf_t   *pcf, **pcfp;
@@ -380,6 +380,11 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pcf->name = value[1];
     pcf->models_ttl = NGX_CONF_UNSET_MSEC;
     pcf->list_models = NGX_CONF_UNSET;
+    pcf->cooldown = NGX_CONF_UNSET_MSEC;
+    pcf->fail_timeout = NGX_CONF_UNSET_MSEC;
+    pcf->attempts_timeout = NGX_CONF_UNSET_MSEC;
+    pcf->max_fails = NGX_CONF_UNSET_UINT;
+    pcf->attempts = NGX_CONF_UNSET_UINT;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -456,6 +461,67 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "cooldown=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            pcf->cooldown = ngx_parse_time(&s, 0);
+            if (pcf->cooldown == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "fail_timeout=", 13) == 0) {
+            s.data = value[i].data + 13;
+            s.len = value[i].len - 13;
+
+            pcf->fail_timeout = ngx_parse_time(&s, 0);
+            if (pcf->fail_timeout == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "attempts_timeout=", 17) == 0) {
+            s.data = value[i].data + 17;
+            s.len = value[i].len - 17;
+
+            pcf->attempts_timeout = ngx_parse_time(&s, 0);
+            if (pcf->attempts_timeout == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_fails=", 10) == 0) {
+            n = ngx_atoi(value[i].data + 10, value[i].len - 10);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            pcf->max_fails = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "attempts=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n == NGX_ERROR || n == 0
+                || n > NGX_LLM_GATEWAY_MAX_ATTEMPTS)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"attempts\" must be 1 to %d in \"%V\"",
+                                   NGX_LLM_GATEWAY_MAX_ATTEMPTS, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            pcf->attempts = n;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "models_ttl=", 11) == 0) {
             s.data = value[i].data + 11;
             s.len = value[i].len - 11;
@@ -487,6 +553,11 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_conf_init_msec_value(pcf->models_ttl, 300000);
     ngx_conf_init_value(pcf->list_models, 1);
+    ngx_conf_init_msec_value(pcf->cooldown, 60000);
+    ngx_conf_init_msec_value(pcf->fail_timeout, 30000);
+    ngx_conf_init_msec_value(pcf->attempts_timeout, 60000);
+    ngx_conf_init_uint_value(pcf->max_fails, 3);
+    ngx_conf_init_uint_value(pcf->attempts, 3);
 
     pcfp = ngx_array_push(&gmcf->providers);
     if (pcfp == NULL) {

@@ -23,6 +23,7 @@
 
 #define NGX_LLM_GATEWAY_DIGEST_LEN        32
 #define NGX_LLM_GATEWAY_KEY_ID_LEN        12
+#define NGX_LLM_GATEWAY_MAX_ATTEMPTS      10
 #define NGX_LLM_GATEWAY_JSON_MAX_DEPTH    64
 #define NGX_LLM_GATEWAY_JSON_MAX_NODES    262144
 
@@ -74,12 +75,39 @@ typedef struct ngx_llm_gateway_provider_conf_s  ngx_llm_gateway_provider_conf_t;
 typedef struct ngx_llm_gateway_ctx_s            ngx_llm_gateway_ctx_t;
 
 
+/*
+ * What every worker knows of a key (or, for a provider, of its round
+ * robin): in the shared zone when there is one, found again by digest
+ * after a reload; in each worker's memory otherwise.  No secret in it.
+ */
+typedef struct {
+    ngx_rbtree_node_t                 node;      /* key: the digest's */
+    u_char                            digest[NGX_LLM_GATEWAY_DIGEST_LEN];
+
+    ngx_atomic_t                      in_flight;
+    ngx_atomic_t                      requests;
+    ngx_atomic_t                      successes;
+    ngx_atomic_t                      rr;        /* a provider's turn */
+
+    /* under the zone's lock */
+    ngx_msec_t                        cool_until; /* monotonic msec */
+    ngx_uint_t                        cools;      /* 429s in a row */
+    ngx_uint_t                        fails;
+    ngx_msec_t                        fails_since;
+    ngx_uint_t                        disabled;
+    time_t                            changed;
+    size_t                            error_len;
+    u_char                            error[64];  /* the last one */
+} ngx_llm_gateway_key_state_t;
+
+
 /* an upstream API key: the secret lives only in configuration memory */
 typedef struct {
     ngx_str_t                         secret;
     ngx_str_t                         masked;
     u_char                            digest[NGX_LLM_GATEWAY_DIGEST_LEN];
     u_char                            id[NGX_LLM_GATEWAY_KEY_ID_LEN];
+    ngx_llm_gateway_key_state_t      *state;
 } ngx_llm_gateway_key_t;
 
 
@@ -103,7 +131,15 @@ struct ngx_llm_gateway_provider_conf_s {
     ngx_llm_gateway_provider_t       *type;
     ngx_str_t                         pass;
     ngx_array_t                       keys;    /* ngx_llm_gateway_key_t */
-    ngx_uint_t                        next_key;
+    ngx_llm_gateway_key_state_t      *state;   /* the round robin */
+
+    /* the key pool's policy */
+    ngx_msec_t                        cooldown;
+    ngx_uint_t                        max_fails;
+    ngx_msec_t                        fail_timeout;
+    ngx_uint_t                        attempts;
+    ngx_msec_t                        attempts_timeout;
+
     ngx_msec_t                        models_ttl;
     ngx_flag_t                        list_models;
     ngx_llm_gateway_models_cache_t    models;
@@ -363,6 +399,10 @@ struct ngx_llm_gateway_ctx_s {
     ngx_str_t                         page_token;     /* the next page */
     ngx_uint_t                        pages;
     ngx_uint_t                        attempts;
+    ngx_uint_t                        kind;           /* SR_CHAT, ... */
+    ngx_msec_t                        started;        /* first attempt */
+    ngx_llm_gateway_key_t            *tried[NGX_LLM_GATEWAY_MAX_ATTEMPTS];
+    ngx_pool_cleanup_t               *key_hold;       /* in flight */
     ngx_uint_t                        fetches;        /* images fetched */
     ngx_uint_t                        upstream_status;
     off_t                             prompt_tokens;
@@ -433,6 +473,8 @@ ngx_llm_gateway_ctx_t *ngx_llm_gateway_get_ctx(ngx_http_request_t *r);
 
 ngx_int_t ngx_llm_gateway_dispatch(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_uint_t kind);
+ngx_int_t ngx_llm_gateway_retry(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx);
 
 /* image fetching */
 ngx_int_t ngx_llm_gateway_fetch_next(ngx_http_request_t *r,
@@ -466,8 +508,17 @@ ngx_llm_gateway_model_t *ngx_llm_gateway_route_name(
 ngx_int_t ngx_llm_gateway_route(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_str_t *model,
     ngx_llm_gateway_error_t *err);
-ngx_llm_gateway_key_t *ngx_llm_gateway_key_pick(
-    ngx_llm_gateway_provider_conf_t *pcf);
+ngx_llm_gateway_key_t *ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_error_t *err);
+void ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t status, time_t retry_after, ngx_str_t *reason);
+ngx_uint_t ngx_llm_gateway_key_retry(ngx_llm_gateway_ctx_t *ctx,
+    ngx_uint_t status);
+void ngx_llm_gateway_pool_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+ngx_int_t ngx_llm_gateway_pool_attach(ngx_log_t *log,
+    ngx_llm_gateway_main_conf_t *gmcf, ngx_slab_pool_t *shpool,
+    ngx_rbtree_t *tree, ngx_pool_t *pool);
 ngx_int_t ngx_llm_gateway_key_add(ngx_conf_t *cf,
     ngx_llm_gateway_provider_conf_t *pcf, ngx_str_t *secret);
 ngx_int_t ngx_llm_gateway_keys_load(ngx_conf_t *cf,

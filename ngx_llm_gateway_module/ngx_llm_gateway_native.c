@@ -203,18 +203,33 @@ ngx_llm_gateway_native_start(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 {
     u_char                          *p, *last;
     ngx_str_t                        body, alt, *ct;
+    ngx_llm_gateway_error_t          err;
     ngx_llm_gateway_upstream_req_t   req;
 
-    ctx->key = ngx_llm_gateway_key_pick(ctx->provider);
+    ngx_memzero(&err, sizeof(ngx_llm_gateway_error_t));
+
+    ctx->key = ngx_llm_gateway_key_pick(ctx, ctx->provider, &err);
 
     if (ctx->key == NULL) {
+        if (err.status == 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "llm gateway: provider \"%V\" has no API key",
-                      &ctx->provider->name);
+                      "llm gateway: provider \"%V\": %V",
+                      &ctx->provider->name, &err.message);
+
+        if (err.status == 429) {
+            return ngx_llm_gateway_native_error(r, 429, "RESOURCE_EXHAUSTED",
+                       "Every upstream key is cooling down after rate "
+                       "limits.");
+        }
 
         return ngx_llm_gateway_native_error(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
-                   "No upstream API key is configured for this provider.");
+                   err.code.len == sizeof("no_upstream_key") - 1
+                   ? "No upstream API key is configured for this provider."
+                   : "Every upstream key of this provider is disabled.");
     }
 
     ngx_memzero(&req, sizeof(ngx_llm_gateway_upstream_req_t));
@@ -447,6 +462,11 @@ ngx_llm_gateway_native_done(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
     ngx_chain_t   out;
 
     ctx->upstream_status = srctx->status;
+
+    /* the raw answer says less than a translated one: status only */
+
+    ngx_llm_gateway_key_outcome(ctx, srctx->status, srctx->retry_after,
+                                NULL);
 
     if (!ctx->header_sent) {
         if (srctx->rc == NGX_HTTP_GATEWAY_TIME_OUT) {

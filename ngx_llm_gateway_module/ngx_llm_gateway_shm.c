@@ -18,16 +18,21 @@ typedef struct {
     ngx_uint_t                    version;
     time_t                        created;
     ngx_atomic_t                  reloads;
+
+    /* key and provider states by digest: ngx_llm_gateway_key_state_t */
+    ngx_rbtree_t                  keys;
+    ngx_rbtree_node_t             sentinel;
 } ngx_llm_gateway_shctx_t;
 
 
 typedef struct {
     ngx_llm_gateway_shctx_t      *sh;
     ngx_slab_pool_t              *shpool;
+    ngx_llm_gateway_main_conf_t  *gmcf;
 } ngx_llm_gateway_zone_ctx_t;
 
 
-#define NGX_LLM_GATEWAY_SHM_VERSION  1
+#define NGX_LLM_GATEWAY_SHM_VERSION  2
 
 
 static ngx_int_t ngx_llm_gateway_init_zone(ngx_shm_zone_t *shm_zone,
@@ -57,14 +62,21 @@ ngx_llm_gateway_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         (void) ngx_atomic_fetch_add(&ctx->sh->reloads, 1);
 
-        return NGX_OK;
+        /* keys that stayed find their state; new keys get one */
+
+        return ngx_llm_gateway_pool_attach(shm_zone->shm.log, ctx->gmcf,
+                                           ctx->shpool, &ctx->sh->keys,
+                                           NULL);
     }
 
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
         ctx->sh = ctx->shpool->data;
-        return NGX_OK;
+
+        return ngx_llm_gateway_pool_attach(shm_zone->shm.log, ctx->gmcf,
+                                           ctx->shpool, &ctx->sh->keys,
+                                           NULL);
     }
 
     ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_llm_gateway_shctx_t));
@@ -76,6 +88,9 @@ ngx_llm_gateway_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->sh->version = NGX_LLM_GATEWAY_SHM_VERSION;
     ctx->sh->created = ngx_time();
+
+    ngx_rbtree_init(&ctx->sh->keys, &ctx->sh->sentinel,
+                    ngx_llm_gateway_pool_insert);
 
     len = sizeof(" in llm_gateway zone \"\"") + shm_zone->shm.name.len;
 
@@ -89,7 +104,8 @@ ngx_llm_gateway_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->shpool->log_nomem = 0;
 
-    return NGX_OK;
+    return ngx_llm_gateway_pool_attach(shm_zone->shm.log, ctx->gmcf,
+                                       ctx->shpool, &ctx->sh->keys, NULL);
 }
 
 
@@ -157,6 +173,8 @@ ngx_llm_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ctx == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    ctx->gmcf = gmcf;
 
     gmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
                                            &ngx_llm_gateway_module);

@@ -28,6 +28,9 @@ static ngx_int_t ngx_llm_gateway_stream_finish(ngx_http_request_t *r,
     ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_sr_ctx_t *srctx);
 static void ngx_llm_gateway_upstream_failure(ngx_llm_gateway_sr_ctx_t *srctx,
     ngx_llm_gateway_error_t *err);
+static ngx_int_t ngx_llm_gateway_chat_failed(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_error_t *err,
+    ngx_uint_t status);
 
 
 static ngx_str_t  ngx_llm_gateway_get = ngx_string("GET");
@@ -333,6 +336,11 @@ ngx_llm_gateway_chat_resume(ngx_http_request_t *r)
 
     } else {
         rc = ngx_llm_gateway_chat_response(r, ctx, srctx);
+
+        if (rc == NGX_DONE) {
+            /* another key's attempt runs */
+            return;
+        }
     }
 
     ngx_http_finalize_request(r, rc);
@@ -372,10 +380,12 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
 
     if (srctx->status == 0) {
         ngx_llm_gateway_upstream_failure(srctx, &err);
-        return ngx_llm_gateway_send_error(r, &err);
+        return ngx_llm_gateway_chat_failed(r, ctx, &err, 0);
     }
 
     if (srctx->overflow) {
+        ngx_llm_gateway_key_outcome(ctx, srctx->status, 0, NULL);
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "llm gateway: provider \"%V\" response is larger than "
                       "llm_gateway_buffer_size", &srctx->provider->name);
@@ -401,13 +411,15 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
                       (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, ctx->key->id,
                       srctx->status);
 
-        return ngx_llm_gateway_send_error(r, &err);
+        return ngx_llm_gateway_chat_failed(r, ctx, &err, err.status);
     }
 
     if (srctx->rc != NGX_OK || !srctx->last) {
         ngx_llm_gateway_upstream_failure(srctx, &err);
-        return ngx_llm_gateway_send_error(r, &err);
+        return ngx_llm_gateway_chat_failed(r, ctx, &err, 0);
     }
+
+    ngx_llm_gateway_key_outcome(ctx, srctx->status, 0, NULL);
 
     r->connection->log->action = "translating the upstream response";
 
@@ -456,6 +468,34 @@ ngx_llm_gateway_chat_response(ngx_http_request_t *r,
     }
 
     return ngx_llm_gateway_send_json(r, NGX_HTTP_OK, &out);
+}
+
+
+/*
+ * An attempt that failed: the key's outcome, then another key if that
+ * may help and nothing was sent yet, else the error.  "status" is what
+ * the client would get (0: no answer).
+ */
+
+static ngx_int_t
+ngx_llm_gateway_chat_failed(ngx_http_request_t *r,
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_error_t *err,
+    ngx_uint_t status)
+{
+    ngx_int_t  rc;
+
+    ngx_llm_gateway_key_outcome(ctx, status, err->retry_after,
+                                &err->message);
+
+    if (ngx_llm_gateway_key_retry(ctx, status)) {
+        rc = ngx_llm_gateway_retry(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_llm_gateway_send_error(r, err);
 }
 
 
@@ -518,6 +558,9 @@ ngx_llm_gateway_stream_finish(ngx_http_request_t *r,
     /* only a stream that ended as it should is finished as such */
 
     clean = (srctx->rc == NGX_OK && srctx->last && !srctx->overflow);
+
+    ngx_llm_gateway_key_outcome(ctx, clean || srctx->overflow
+                                     ? srctx->status : 0, 0, NULL);
 
     if (clean && srctx->stream && !ctx->stream_done && !ctx->stream_failed)
     {

@@ -39,8 +39,8 @@ ok 6 - models.retrieve() works for ids with a slash
 ok 7 - a wrong token is an AuthenticationError
 ok 8 - an unknown model is a NotFoundError
 ok 9 - bad input is a BadRequestError
-ok 10 - an upstream 429 is a RateLimitError
-ok 11 - an error after the stream started raises in the iterator
+ok 10 - an error after the stream started raises in the iterator
+ok 11 - an upstream 429 is a RateLimitError
 --- error_log
 sent an error event
 --- timeout: 30

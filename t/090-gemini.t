@@ -272,44 +272,68 @@ POST /v1/chat/completions
 
 
 
-=== TEST 18: quota: 429 with Retry-After from RetryInfo, before a stream too
+=== TEST 18: quota: 429 with Retry-After from RetryInfo
 --- config
     location /v1/ { llm_gateway; }
---- request eval
-["POST /v1/chat/completions
-{\"model\":\"mock-429\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-"POST /v1/chat/completions
-{\"model\":\"mock-429\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
---- error_code eval
-[429, 429]
---- response_headers eval
-["Retry-After: 26\nContent-Type: application/json", "Retry-After: 26\nContent-Type: application/json"]
---- response_body_like eval
-['^\{"error":\{"message":"You exceeded your current quota, please check your plan and billing details\. [^"]+","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"\}\}$',
- '"code":"rate_limit_exceeded"']
+--- request
+POST /v1/chat/completions
+{"model":"mock-429","messages":[{"role":"user","content":"x"}]}
+--- error_code: 429
+--- response_headers
+Retry-After: 26
+Content-Type: application/json
+--- response_body_like: ^\{"error":\{"message":"You exceeded your current quota, please check your plan and billing details\. [^"]+","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"\}\}$
 
 
 
-=== TEST 19: unknown model, disabled API, overloaded
+=== TEST 19: quota before a stream: the same 429
 --- config
     location /v1/ { llm_gateway; }
---- request eval
-["POST /v1/chat/completions
-{\"model\":\"mock-404\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-"POST /v1/chat/completions
-{\"model\":\"mock-403\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-"POST /v1/chat/completions
-{\"model\":\"mock-503\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
---- error_code eval
-[404, 403, 503]
---- response_body_like eval
-['^\{"error":\{"message":"models/[^"]+ is not found[^"]*","type":"invalid_request_error","param":null,"code":"model_not_found"\}\}$',
- '"type":"permission_error","param":null,"code":"PERMISSION_DENIED"',
- '^\{"error":\{"message":"The model is overloaded. Please try again later.","type":"service_unavailable_error","param":null,"code":"UNAVAILABLE"\}\}$']
+--- request
+POST /v1/chat/completions
+{"model":"mock-429","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 429
+--- response_headers
+Retry-After: 26
+Content-Type: application/json
+--- response_body_like: "code":"rate_limit_exceeded"
 
 
 
-=== TEST 20: an error in the middle of a stream (bare JSON, not an event)
+=== TEST 20: unknown model
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-404","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 404
+--- response_body_like: ^\{"error":\{"message":"models/[^"]+ is not found[^"]*","type":"invalid_request_error","param":null,"code":"model_not_found"\}\}$
+
+
+
+=== TEST 21: disabled API
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-403","messages":[{"role":"user","content":"x"}]}
+--- error_code: 403
+--- response_body_like: "type":"permission_error","param":null,"code":"PERMISSION_DENIED"
+
+
+
+=== TEST 22: overloaded
+--- config
+    location /v1/ { llm_gateway; }
+--- request
+POST /v1/chat/completions
+{"model":"mock-503","messages":[{"role":"user","content":"x"}]}
+--- error_code: 503
+--- response_body_like: ^\{"error":\{"message":"The model is overloaded. Please try again later.","type":"service_unavailable_error","param":null,"code":"UNAVAILABLE"\}\}$
+
+
+
+=== TEST 23: an error in the middle of a stream (bare JSON, not an event)
 --- config
     location /v1/ { llm_gateway; }
 --- request
@@ -322,7 +346,7 @@ sent an error in the stream
 
 
 
-=== TEST 21: http image URLs are refused with a clear 400
+=== TEST 24: http image URLs are refused with a clear 400
 --- config
     location /v1/ { llm_gateway; }
 --- request
@@ -333,7 +357,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 22: a tool result for a call nobody made
+=== TEST 25: a tool result for a call nobody made
 --- config
     location /v1/ { llm_gateway; }
 --- request
@@ -344,7 +368,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 23: the model list has Gemini's chat models, from every page
+=== TEST 26: the model list has Gemini's chat models, from every page
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
     llm_gateway_model ~^gemini- gemini;
@@ -361,7 +385,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 24: embeddings, as floats, in input order
+=== TEST 27: embeddings, as floats, in input order
 --- config
     location /v1/ { llm_gateway; }
 --- request
@@ -372,7 +396,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 25: base64 is little-endian float32, as the Python SDK decodes it
+=== TEST 28: base64 is little-endian float32, as the Python SDK decodes it
 --- config
     location /v1/ { llm_gateway; }
 --- request
@@ -386,7 +410,7 @@ qq{{"object":"list","data":[{"object":"embedding","index":0,"embedding":"$b"}],"
 
 
 
-=== TEST 26: what Gemini receives for embeddings
+=== TEST 29: what Gemini receives for embeddings
 --- config
     location /v1/ { llm_gateway; }
 --- request eval
@@ -400,7 +424,7 @@ qq{{"object":"list","data":[{"object":"embedding","index":0,"embedding":"$b"}],"
 
 
 
-=== TEST 27: embeddings requests the gateway refuses
+=== TEST 30: embeddings requests the gateway refuses
 --- config
     location /v1/ { llm_gateway; }
 --- request eval
@@ -422,7 +446,7 @@ qq{{"object":"list","data":[{"object":"embedding","index":0,"embedding":"$b"}],"
 
 
 
-=== TEST 28: safety off, Google tools per model, a -search alias by capture
+=== TEST 31: safety off, Google tools per model, a -search alias by capture
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
     llm_gateway_gemini_safety off;
@@ -449,7 +473,7 @@ qq{{"object":"list","data":[{"object":"embedding","index":0,"embedding":"$b"}],"
 
 
 
-=== TEST 29: grounding sources as annotations (character indices) and links
+=== TEST 32: grounding sources as annotations (character indices) and links
 --- config
     location /v1/ { llm_gateway; }
 --- request
@@ -459,7 +483,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 30: grounding in a stream, and links switched off
+=== TEST 33: grounding in a stream, and links switched off
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
     llm_gateway_gemini_grounding_links off;
@@ -480,7 +504,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 31: invalid model options
+=== TEST 34: invalid model options
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini;
     llm_gateway_model g gemini tools=teleport;
@@ -491,7 +515,7 @@ unknown tool "teleport"
 
 
 
-=== TEST 32: chat models of every page are listed
+=== TEST 35: chat models of every page are listed
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
     llm_gateway_model ~^gemini- gemini;
@@ -512,7 +536,7 @@ qr/$re/
 
 
 
-=== TEST 33: per-model reasoning: forced style and a default effort
+=== TEST 36: per-model reasoning: forced style and a default effort
 --- http_config
     llm_gateway_provider gemini type=gemini pass=/_llm/gemini key=gm-k-0000000000000000;
     llm_gateway_model thinker gemini upstream=gemini-2.5-pro reasoning=levels reasoning_default=medium;
@@ -536,7 +560,7 @@ qr/$re/
 
 
 
-=== TEST 34: a Gemini stream cut by the upstream ends with an error, not a finish
+=== TEST 37: a Gemini stream cut by the upstream ends with an error, not a finish
 --- config
     location /v1/ { llm_gateway; }
 --- request eval
@@ -554,7 +578,7 @@ stream ended prematurely
 
 
 
-=== TEST 35: tool results made of several text parts are joined
+=== TEST 38: tool results made of several text parts are joined
 --- config
     location /v1/ { llm_gateway; }
 --- request eval

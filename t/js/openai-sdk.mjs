@@ -148,13 +148,6 @@ check('bad input is a BadRequestError', async () => {
     assert(e.param === 'messages', `param ${e.param}`);
 });
 
-check('an upstream 429 is a RateLimitError', async () => {
-    const e = await expectError(OpenAI.RateLimitError,
-        () => client.chat.completions.create({ model: 'mock/status-429', messages: user }));
-    assert(e.status === 429, `status ${e.status}`);
-    assert(e.headers.get('retry-after') === '7', 'retry-after');
-});
-
 check('an error after the stream started raises in the iterator', async () => {
     const stream = await client.chat.completions.create({
         model: 'mock/error-mid-stream', messages: user, stream: true,
@@ -165,6 +158,14 @@ check('an error after the stream started raises in the iterator', async () => {
     });
     assert(chunks >= 1, `chunks ${chunks}`);
     assert(/failed/i.test(e.message), `message ${e.message}`);
+});
+
+// last: the 429 cools the pool's only key down for the checks after it
+check('an upstream 429 is a RateLimitError', async () => {
+    const e = await expectError(OpenAI.RateLimitError,
+        () => client.chat.completions.create({ model: 'mock/status-429', messages: user }));
+    assert(e.status === 429, `status ${e.status}`);
+    assert(e.headers.get('retry-after') === '7', 'retry-after');
 });
 
 let n = 0;

@@ -1006,6 +1006,14 @@ class MockServer:
                                                       code="invalid_json"))
         model = req.get("model")
         stream = req.get("stream") is True
+
+        # CONSTRUCTED: a key ending in "-status-NNN" gets that status, so
+        # that key pools can be tested key by key ("-status-429" is the
+        # router's 429 with Retry-After: 7).
+        m = re.search(r"-status-(\d{3})$", ex.req.header("authorization", ""))
+        if m:
+            return await self.status_scenario(ex, int(m.group(1)), None)
+
         if not isinstance(model, str) or not model.startswith("mock/"):
             return await self.normal(ex, stream)
 
@@ -1154,6 +1162,15 @@ class MockServer:
             return await ex.reply(403, gx.err_no_key, ctype)
         if key.startswith("bad"):
             return await ex.reply(400, gx.err_400_key, ctype)
+        # CONSTRUCTED: as for the router, a key ending in "-status-NNN"
+        # gets Google's recorded answer for that status.
+        m = re.search(r"-status-(\d{3})$", key)
+        if m and op != "list":
+            code = int(m.group(1))
+            bodies = {429: gx.err_429, 403: gx.err_403, 400: gx.err_400_key,
+                      500: gx.err_500, 503: gx.err_503}
+            if code in bodies:
+                return await ex.reply(code, bodies[code], ctype)
 
         if stream and q.get("alt") != ["sse"]:
             # CONSTRUCTED: without alt=sse the real API streams a JSON array,

@@ -1,0 +1,588 @@
+
+/*
+ * Key pools: which upstream key a request gets, and what an upstream's
+ * answer says about that key.
+ *
+ * Every worker reads and writes the same state, kept in the shared zone
+ * (llm_gateway_zone) and found again by digest after a reload, so a key
+ * that hit its quota in one worker cools down in all of them.  Counters
+ * are atomics; cooldowns and failures change under the zone's mutex.
+ * Without a zone each worker keeps its own state.
+ *
+ * Outcomes:
+ *   429                       the key cools down until the upstream's
+ *                             retry hint, or for "cooldown"; each 429 in
+ *                             a row doubles it (up to an hour)
+ *   401, 402, 403             the key is disabled, with the reason
+ *   5xx, no answer, timeout   a failure; "max_fails" of them within
+ *                             "fail_timeout" cool the key for
+ *                             "fail_timeout"
+ *   2xx                       failures and 429s in a row are forgotten
+ *
+ * Times are nginx's monotonic milliseconds, the same clock in every
+ * worker, and unaffected by changes of the wall clock.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_llm_gateway_module.h"
+
+
+#define NGX_LLM_GATEWAY_COOL_MAX  (3600 * 1000)
+
+
+static ngx_llm_gateway_key_state_t *ngx_llm_gateway_pool_state(
+    ngx_slab_pool_t *shpool, ngx_rbtree_t *tree, ngx_pool_t *pool,
+    u_char *digest);
+static void ngx_llm_gateway_pool_error(ngx_llm_gateway_key_state_t *st,
+    ngx_uint_t status, ngx_str_t *reason);
+static void ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx);
+static void ngx_llm_gateway_pool_unlock(ngx_llm_gateway_ctx_t *ctx);
+static void ngx_llm_gateway_key_release(void *data);
+
+
+/* the zone's slab pool, for its mutex: NULL without a zone */
+static ngx_slab_pool_t  *ngx_llm_gateway_shpool;
+
+
+/*
+ * Gives every key and provider its state: from the zone (found by
+ * digest, or new), or from the configuration pool without a zone.
+ * Called once per configuration, before the workers start.
+ */
+
+ngx_int_t
+ngx_llm_gateway_pool_attach(ngx_log_t *log, ngx_llm_gateway_main_conf_t *gmcf,
+    ngx_slab_pool_t *shpool, ngx_rbtree_t *tree, ngx_pool_t *pool)
+{
+    u_char                            digest[NGX_LLM_GATEWAY_DIGEST_LEN];
+    ngx_str_t                         name;
+    ngx_uint_t                        i, j, cooling, disabled;
+    ngx_llm_gateway_key_t            *key;
+    ngx_llm_gateway_provider_conf_t **pcfp, *pcf;
+
+    ngx_llm_gateway_shpool = shpool;
+
+    pcfp = gmcf->providers.elts;
+
+    for (i = 0; i < gmcf->providers.nelts; i++) {
+        pcf = pcfp[i];
+
+        /* the provider's turn: a state under a digest no key can have */
+
+        name.len = sizeof("provider:") - 1 + pcf->name.len;
+        name.data = ngx_alloc(name.len, log);
+        if (name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(name.data, "provider:", 9), pcf->name.data,
+                   pcf->name.len);
+
+        ngx_llm_gateway_digest(&name, digest);
+
+        ngx_free(name.data);
+
+        pcf->state = ngx_llm_gateway_pool_state(shpool, tree, pool, digest);
+        if (pcf->state == NULL) {
+            return NGX_ERROR;
+        }
+
+        key = pcf->keys.elts;
+        cooling = 0;
+        disabled = 0;
+
+        for (j = 0; j < pcf->keys.nelts; j++) {
+            key[j].state = ngx_llm_gateway_pool_state(shpool, tree, pool,
+                                                      key[j].digest);
+            if (key[j].state == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (key[j].state->disabled) {
+                disabled++;
+
+            } else if ((ngx_msec_int_t) (key[j].state->cool_until
+                                         - ngx_current_msec) > 0)
+            {
+                cooling++;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llm gateway: provider \"%V\" (%V): %ui key%s, "
+                      "%ui active, %ui cooling, %ui disabled",
+                      &pcf->name, &pcf->type->name, pcf->keys.nelts,
+                      pcf->keys.nelts == 1 ? "" : "s",
+                      pcf->keys.nelts - cooling - disabled, cooling,
+                      disabled);
+
+        for (j = 0; j < pcf->keys.nelts; j++) {
+            if (key[j].state->disabled) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "llm gateway: provider \"%V\" key \"%V\" "
+                              "(%*s) is disabled: %*s", &pcf->name,
+                              &key[j].masked,
+                              (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, key[j].id,
+                              key[j].state->error_len, key[j].state->error);
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_llm_gateway_key_state_t *
+ngx_llm_gateway_pool_state(ngx_slab_pool_t *shpool, ngx_rbtree_t *tree,
+    ngx_pool_t *pool, u_char *digest)
+{
+    uint32_t                      hash;
+    ngx_int_t                     rc;
+    ngx_rbtree_node_t            *node, *sentinel;
+    ngx_llm_gateway_key_state_t  *st;
+
+    if (shpool == NULL) {
+        st = ngx_pcalloc(pool, sizeof(ngx_llm_gateway_key_state_t));
+        if (st) {
+            ngx_memcpy(st->digest, digest, NGX_LLM_GATEWAY_DIGEST_LEN);
+        }
+
+        return st;
+    }
+
+    ngx_memcpy(&hash, digest, sizeof(uint32_t));
+
+    node = tree->root;
+    sentinel = tree->sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        st = (ngx_llm_gateway_key_state_t *) node;
+
+        rc = ngx_memcmp(digest, st->digest, NGX_LLM_GATEWAY_DIGEST_LEN);
+
+        if (rc == 0) {
+            return st;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    /* states stay: a worker of the previous configuration may use them */
+
+    st = ngx_slab_calloc(shpool, sizeof(ngx_llm_gateway_key_state_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(st->digest, digest, NGX_LLM_GATEWAY_DIGEST_LEN);
+    st->node.key = hash;
+
+    ngx_rbtree_insert(tree, &st->node);
+
+    return st;
+}
+
+
+/* nodes with the same hash go by the whole digest */
+
+void
+ngx_llm_gateway_pool_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t  **p;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            p = (ngx_memcmp(((ngx_llm_gateway_key_state_t *) node)->digest,
+                            ((ngx_llm_gateway_key_state_t *) temp)->digest,
+                            NGX_LLM_GATEWAY_DIGEST_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * The next usable key, round robin over the provider's keys as all
+ * workers take their turns, skipping cooling and disabled keys and those
+ * this request already tried.  None: err says why (429 with the soonest
+ * cooldown end as Retry-After, or 503).
+ */
+
+ngx_llm_gateway_key_t *
+ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_error_t *err)
+{
+    u_char                        *p;
+    ngx_uint_t                     i, j, n, start, cooling, disabled, tried;
+    ngx_msec_t                     soonest;
+    ngx_msec_int_t                 left;
+    ngx_pool_cleanup_t            *cln;
+    ngx_llm_gateway_key_t         *key, *k;
+    ngx_llm_gateway_key_state_t   *st;
+
+    n = pcf->keys.nelts;
+
+    if (n == 0) {
+        if (err) {
+            ngx_llm_gateway_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                "No upstream API key is configured for this model's "
+                "provider. Add one to the gateway's configuration.",
+                "service_unavailable_error", NULL, "no_upstream_key");
+        }
+
+        return NULL;
+    }
+
+    key = pcf->keys.elts;
+    start = ngx_atomic_fetch_add(&pcf->state->rr, 1);
+
+    cooling = 0;
+    disabled = 0;
+    tried = 0;
+    soonest = 0;
+
+    for (i = 0; i < n; i++) {
+        k = &key[(start + i) % n];
+        st = k->state;
+
+        for (j = 0; j < NGX_LLM_GATEWAY_MAX_ATTEMPTS && ctx->tried[j]; j++) {
+            if (ctx->tried[j] == k) {
+                break;
+            }
+        }
+
+        if (j < NGX_LLM_GATEWAY_MAX_ATTEMPTS && ctx->tried[j] == k) {
+            tried++;
+            continue;
+        }
+
+        if (st->disabled) {
+            disabled++;
+            continue;
+        }
+
+        left = (ngx_msec_int_t) (st->cool_until - ngx_current_msec);
+
+        if (left > 0) {
+            if (cooling++ == 0 || (ngx_msec_t) left < soonest) {
+                soonest = left;
+            }
+
+            continue;
+        }
+
+        /* the key is this request's until its answer, or the request's end */
+
+        cln = ngx_pool_cleanup_add(ctx->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_llm_gateway_key_release;
+        cln->data = st;
+
+        (void) ngx_atomic_fetch_add(&st->in_flight, 1);
+        (void) ngx_atomic_fetch_add(&st->requests, 1);
+
+        ctx->key_hold = cln;
+
+        for (j = 0; j < NGX_LLM_GATEWAY_MAX_ATTEMPTS; j++) {
+            if (ctx->tried[j] == NULL) {
+                ctx->tried[j] = k;
+                break;
+            }
+        }
+
+        return k;
+    }
+
+    if (err == NULL) {
+        return NULL;
+    }
+
+    if (cooling) {
+        ngx_llm_gateway_error_set(err, 429, "", "rate_limit_error", NULL,
+                                  "upstream_keys_cooling");
+
+        err->retry_after = (soonest + 999) / 1000;
+
+        err->message.data = ngx_pnalloc(ctx->pool, 200 + pcf->name.len);
+        if (err->message.data == NULL) {
+            return NULL;
+        }
+
+        p = ngx_sprintf(err->message.data,
+                        "Every upstream key of provider \"%V\" is cooling "
+                        "down after rate limits (%ui cooling, %ui disabled"
+                        "%s); retry in %T s.", &pcf->name, cooling,
+                        disabled, tried ? ", the others failed" : "",
+                        err->retry_after);
+
+        err->message.len = p - err->message.data;
+
+        return NULL;
+    }
+
+    if (disabled == n) {
+        ngx_llm_gateway_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "",
+                                  "service_unavailable_error", NULL,
+                                  "upstream_keys_disabled");
+
+        err->message.data = ngx_pnalloc(ctx->pool, 160 + pcf->name.len);
+        if (err->message.data == NULL) {
+            return NULL;
+        }
+
+        p = ngx_sprintf(err->message.data,
+                        "Every upstream key of provider \"%V\" is disabled "
+                        "(rejected by the provider as invalid or without "
+                        "credit).", &pcf->name);
+
+        err->message.len = p - err->message.data;
+
+        return NULL;
+    }
+
+    /* the keys left were tried by this request: the last answer stands */
+
+    ngx_llm_gateway_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "No other upstream key is left to try.",
+                              "service_unavailable_error", NULL,
+                              "upstream_keys_exhausted");
+
+    return NULL;
+}
+
+
+static void
+ngx_llm_gateway_key_release(void *data)
+{
+    ngx_llm_gateway_key_state_t *st = data;
+
+    (void) ngx_atomic_fetch_add(&st->in_flight, -1);
+}
+
+
+/*
+ * What the upstream's answer to the current key says about it; status
+ * is the answer's HTTP status as the client would get it (0: no answer).
+ */
+
+void
+ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
+    time_t retry_after, ngx_str_t *reason)
+{
+    ngx_msec_t                        ms;
+    ngx_llm_gateway_key_t            *key;
+    ngx_llm_gateway_key_state_t      *st;
+    ngx_llm_gateway_provider_conf_t  *pcf;
+
+    key = ctx->key;
+    pcf = ctx->provider;
+
+    if (key == NULL || key->state == NULL) {
+        return;
+    }
+
+    st = key->state;
+
+    /* the key's in-flight count ends with the answer */
+
+    if (ctx->key_hold) {
+        ctx->key_hold->handler(ctx->key_hold->data);
+        ctx->key_hold->handler = NULL;
+        ctx->key_hold = NULL;
+    }
+
+    if (status >= 200 && status < 300) {
+        (void) ngx_atomic_fetch_add(&st->successes, 1);
+
+        if (st->fails || st->cools) {
+            ngx_llm_gateway_pool_lock(ctx);
+            st->fails = 0;
+            st->cools = 0;
+            ngx_llm_gateway_pool_unlock(ctx);
+        }
+
+        return;
+    }
+
+    if (status == 429) {
+        ms = retry_after ? (ngx_msec_t) retry_after * 1000 : pcf->cooldown;
+
+        ngx_llm_gateway_pool_lock(ctx);
+
+        /* each 429 in a row doubles the wait */
+
+        ms <<= ngx_min(st->cools, 10);
+        ms = ngx_min(ms, NGX_LLM_GATEWAY_COOL_MAX);
+
+        st->cools++;
+        st->cool_until = ngx_current_msec + ms;
+        st->changed = ngx_time();
+        ngx_llm_gateway_pool_error(st, status, reason);
+
+        ngx_llm_gateway_pool_unlock(ctx);
+
+        ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
+                      "llm gateway: provider \"%V\" key \"%V\" (%*s) "
+                      "cools down for %M ms after 429", &pcf->name,
+                      &key->masked, (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN,
+                      key->id, ms);
+        return;
+    }
+
+    if (status == 401 || status == 402 || status == 403) {
+        ngx_llm_gateway_pool_lock(ctx);
+
+        st->disabled = 1;
+        st->changed = ngx_time();
+        ngx_llm_gateway_pool_error(st, status, reason);
+
+        ngx_llm_gateway_pool_unlock(ctx);
+
+        ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
+                      "llm gateway: provider \"%V\" key \"%V\" (%*s) is "
+                      "disabled: %ui %V", &pcf->name, &key->masked,
+                      (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, key->id, status,
+                      reason);
+        return;
+    }
+
+    if (status != 0 && status < 500) {
+        /* the request's own fault (400, 404, 413, ...): not the key's */
+        return;
+    }
+
+    ngx_llm_gateway_pool_lock(ctx);
+
+    if (st->fails == 0
+        || (ngx_msec_int_t) (ngx_current_msec - st->fails_since)
+           > (ngx_msec_int_t) pcf->fail_timeout)
+    {
+        st->fails = 0;
+        st->fails_since = ngx_current_msec;
+    }
+
+    st->fails++;
+    ngx_llm_gateway_pool_error(st, status, reason);
+
+    if (pcf->max_fails && st->fails >= pcf->max_fails) {
+        st->cool_until = ngx_current_msec + pcf->fail_timeout;
+        st->changed = ngx_time();
+        st->fails = 0;
+
+        ngx_llm_gateway_pool_unlock(ctx);
+
+        ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
+                      "llm gateway: provider \"%V\" key \"%V\" (%*s) "
+                      "failed %ui times, cools down for %M ms",
+                      &pcf->name, &key->masked,
+                      (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, key->id,
+                      pcf->max_fails, pcf->fail_timeout);
+        return;
+    }
+
+    ngx_llm_gateway_pool_unlock(ctx);
+}
+
+
+/*
+ * Whether the request may go on with another key after this answer:
+ * only for what another key may do better (rate limits, a bad key, the
+ * upstream failing), within the attempts and the time allowed.
+ */
+
+ngx_uint_t
+ngx_llm_gateway_key_retry(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_llm_gateway_provider_conf_t  *pcf;
+
+    pcf = ctx->provider;
+
+    if (status != 0 && status != 429 && status != 401 && status != 402
+        && status != 403 && status < 500)
+    {
+        return 0;
+    }
+
+    if (ctx->attempts >= pcf->attempts
+        || ctx->attempts >= NGX_LLM_GATEWAY_MAX_ATTEMPTS)
+    {
+        return 0;
+    }
+
+    if (pcf->attempts_timeout
+        && ngx_current_msec - ctx->started >= pcf->attempts_timeout)
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* "429 RESOURCE_EXHAUSTED ...": the status and the upstream's words */
+
+static void
+ngx_llm_gateway_pool_error(ngx_llm_gateway_key_state_t *st,
+    ngx_uint_t status, ngx_str_t *reason)
+{
+    u_char  *p, *last;
+
+    last = st->error + sizeof(st->error);
+
+    p = status ? ngx_snprintf(st->error, last - st->error, "%ui ", status)
+               : ngx_cpymem(st->error, "no answer ", 10);
+
+    if (reason && reason->len) {
+        p = ngx_cpymem(p, reason->data,
+                       ngx_min(reason->len, (size_t) (last - p)));
+    }
+
+    st->error_len = p - st->error;
+}
+
+
+static void
+ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx)
+{
+    if (ngx_llm_gateway_shpool) {
+        ngx_shmtx_lock(&ngx_llm_gateway_shpool->mutex);
+    }
+}
+
+
+static void
+ngx_llm_gateway_pool_unlock(ngx_llm_gateway_ctx_t *ctx)
+{
+    if (ngx_llm_gateway_shpool) {
+        ngx_shmtx_unlock(&ngx_llm_gateway_shpool->mutex);
+    }
+}

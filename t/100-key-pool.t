@@ -1,0 +1,283 @@
+# Key pools: a key that answers 429 cools down, one the provider rejects
+# is disabled, failures count; a request goes on with the next key while
+# nothing was sent to the client; no usable key is a 429 or a 503.
+#
+# The mock answers a key ending in "-status-NNN" with that status (the
+# recorded error bodies, see t/mock/llm_mock.py).
+
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use LLMGateway;
+
+no_shuffle();
+gateway_setup();
+
+our $Chat = "POST /v1/chat/completions\n"
+            . '{"model":"a/b","messages":[{"role":"user","content":"hi"}]}';
+our $Stream = "POST /v1/chat/completions\n"
+              . '{"model":"a/b","stream":true,"messages":[{"role":"user","content":"hi"}]}';
+our $Gemini = "POST /v1/chat/completions\n"
+              . '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: 429, then 401, then a good key: one success, three attempts; then the good key at once
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf
+                          key=hf-one-status-429 key=hf-two-status-401
+                          key=hf-three-good models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+[$::Chat, $::Chat]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Attempts: 3", "X-Attempts: 1"]
+--- response_body_like eval
+['"object":\s*"chat.completion"', '"object":\s*"chat.completion"']
+
+
+
+=== TEST 2: what the pool logs: the cooldown and the disabled key, masked
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf
+                          key=hf-one-status-429 key=hf-two-status-401
+                          key=hf-three-good models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    # nginx's own debug log prints request headers, keys included
+    error_log logs/error.log info;
+
+    location /v1/ { llm_gateway; }
+--- request eval
+$::Chat
+--- error_log eval
+[qr/provider "hf" key "hf-o\.\.\.-429" \(\w{12}\) cools down for 7000 ms after 429/,
+ qr/provider "hf" key "hf-t\.\.\.-401" \(\w{12}\) is disabled: 401/,
+ qr/provider "hf": attempt 3 with key "\w{12}"/]
+--- no_error_log
+[error]
+[crit]
+hf-one-status-429
+hf-two-status-401
+
+
+
+=== TEST 3: every key cooling: the upstream's 429, then the gateway's with the soonest end
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf
+                          key=hf-one-status-429 key=hf-two-status-429 models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+[$::Chat, $::Chat]
+--- error_code eval
+[429, 429]
+--- response_headers eval
+["X-Attempts: 2\nRetry-After: 7", "X-Attempts: 0"]
+--- raw_response_headers_like eval
+["", "Retry-After: [67]\r\n"]
+--- response_body_like eval
+['"error"',
+ '^\{"error":\{"message":"Every upstream key of provider \\\\"hf\\\\" is cooling down after rate limits \(2 cooling, 0 disabled\); retry in [67] s\.","type":"rate_limit_error","param":null,"code":"upstream_keys_cooling"\}\}$']
+
+
+
+=== TEST 4: every key disabled: the upstream's 401, then a 503 that says so
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf
+                          key=hf-one-status-401 key=hf-two-status-402 models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+[$::Chat, $::Chat]
+--- error_log
+is disabled
+--- error_code eval
+[402, 503]
+--- response_body_like eval
+['"error"',
+ '^\{"error":\{"message":"Every upstream key of provider \\\\"hf\\\\" is disabled \(rejected by the provider as invalid or without credit\)\.","type":"service_unavailable_error","param":null,"code":"upstream_keys_disabled"\}\}$']
+
+
+
+=== TEST 5: a stream goes on with the next key before its first byte
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf
+                          key=hf-one-status-429 key=hf-two-good models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+$::Stream
+--- response_headers
+Content-Type: text/event-stream
+X-Attempts: 2
+--- response_body_like: ^data: \{.*data: \[DONE\]\n\n$
+
+
+
+=== TEST 6: attempts=1: no other key is tried
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf attempts=1
+                          key=hf-one-status-429 key=hf-two-good models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+[$::Chat, $::Chat]
+--- error_code eval
+[429, 200]
+--- response_headers eval
+["X-Attempts: 1", "X-Attempts: 1"]
+
+
+
+=== TEST 7: Gemini: a quota 429, then API_KEY_INVALID, then a good key; then the good key at once
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  gemini type=gemini pass=/_llm/gemini models=off
+                          key=gm-quota-status-429 key=bad-gm-key-0123456789
+                          key=gm-good-key-0123456789;
+    llm_gateway_model  ~^gemini-  gemini;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+[$::Gemini, $::Gemini]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Attempts: 3", "X-Attempts: 1"]
+
+
+
+=== TEST 8: Gemini: the quota cooldown is RetryInfo's delay; API_KEY_INVALID disables
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  gemini type=gemini pass=/_llm/gemini models=off
+                          key=gm-quota-status-429 key=bad-gm-key-0123456789
+                          key=gm-good-key-0123456789;
+    llm_gateway_model  ~^gemini-  gemini;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+$::Gemini
+--- error_log eval
+[qr/provider "gemini" key "gm-q\.\.\.-429" \(\w{12}\) cools down for 26000 ms after 429/,
+ qr/provider "gemini" key "bad-\.\.\.6789" \(\w{12}\) is disabled: 401 API key not valid/]
+--- no_error_log
+[error]
+[crit]
+
+
+
+=== TEST 9: 5xx are failures: max_fails of them cool the key down
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf models=off
+                          max_fails=2 fail_timeout=10s attempts=1
+                          key=hf-one-status-503;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+[$::Chat, $::Chat, $::Chat]
+--- error_code eval
+[503, 503, 429]
+--- response_body_like eval
+['"error"', '"error"', '"code":"upstream_keys_cooling"']
+
+
+
+=== TEST 10: what a cooldown after failures logs
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf models=off
+                          max_fails=1 fail_timeout=10s attempts=1
+                          key=hf-one-status-503;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ { llm_gateway; }
+--- request eval
+$::Chat
+--- error_code: 503
+--- error_log
+failed 1 times, cools down for 10000 ms
+
+
+
+=== TEST 11: a request's own fault (400) says nothing about the key
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf models=off
+                          key=hf-one-status-400;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+[$::Chat, $::Chat]
+--- error_code eval
+[400, 400]
+--- response_headers eval
+["X-Attempts: 1", "X-Attempts: 1"]
+--- no_error_log
+cools down
+is disabled
+
+
+
+=== TEST 12: without a zone, each worker keeps its own pool
+--- http_config
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf models=off
+                          key=hf-one-status-429 key=hf-two-good;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+[$::Chat, $::Chat]
+--- response_headers eval
+["X-Attempts: 2", "X-Attempts: 1"]
+
+
+
+=== TEST 13: the pool's parameters are checked
+--- http_config
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf attempts=11;
+--- config
+    location /v1/ { llm_gateway; }
+--- must_die
+--- error_log
+"attempts" must be 1 to 10 in "attempts=11"
