@@ -153,6 +153,15 @@ ngx_uint_t
 ngx_llm_gateway_token_valid(ngx_llm_gateway_loc_conf_t *glcf,
     ngx_str_t *token)
 {
+    return ngx_llm_gateway_digests_match(glcf->tokens, token);
+}
+
+
+/* the token's digest against each, all of them, in constant time each */
+
+ngx_uint_t
+ngx_llm_gateway_digests_match(ngx_array_t *digests, ngx_str_t *token)
+{
     u_char      *d;
     ngx_uint_t   i, match;
     u_char       digest[NGX_LLM_GATEWAY_DIGEST_LEN];
@@ -160,9 +169,9 @@ ngx_llm_gateway_token_valid(ngx_llm_gateway_loc_conf_t *glcf,
     ngx_llm_gateway_digest(token, digest);
 
     match = 0;
-    d = glcf->tokens->elts;
+    d = digests->elts;
 
-    for (i = 0; i < glcf->tokens->nelts; i++) {
+    for (i = 0; i < digests->nelts; i++) {
         match |= (CRYPTO_memcmp(digest, d + i * NGX_LLM_GATEWAY_DIGEST_LEN,
                                 NGX_LLM_GATEWAY_DIGEST_LEN) == 0);
     }

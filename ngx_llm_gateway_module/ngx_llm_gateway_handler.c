@@ -91,6 +91,7 @@ ngx_llm_gateway_handler(ngx_http_request_t *r)
     case NGX_LLM_GATEWAY_EP_HEALTH:
     case NGX_LLM_GATEWAY_EP_MODELS:
     case NGX_LLM_GATEWAY_EP_MODEL:
+    case NGX_LLM_GATEWAY_EP_KEYS_LIST:
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
             return ngx_llm_gateway_not_allowed(r, "GET, HEAD, OPTIONS");
         }
@@ -135,6 +136,23 @@ ngx_llm_gateway_handler(ngx_http_request_t *r)
 
         return ctx->endpoint == NGX_LLM_GATEWAY_EP_INFO
                ? ngx_llm_gateway_info(r) : ngx_llm_gateway_health(r);
+    }
+
+    if (ctx->endpoint == NGX_LLM_GATEWAY_EP_KEYS_LIST) {
+
+        /* the key pool is the administration's: its tokens, not clients' */
+
+        if (ngx_llm_gateway_admin_auth(r, glcf, &err) != NGX_OK) {
+            return ngx_llm_gateway_early_error(r, &err);
+        }
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_llm_gateway_keys_list(r);
     }
 
     if (ngx_llm_gateway_auth(r, glcf, &err) != NGX_OK) {
@@ -234,6 +252,10 @@ ngx_llm_gateway_endpoint(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx)
 
     if (len == 10 && ngx_strncmp(p, "embeddings", 10) == 0) {
         return NGX_LLM_GATEWAY_EP_EMBEDDINGS;
+    }
+
+    if (len == 9 && ngx_strncmp(p, "keys/list", 9) == 0) {
+        return NGX_LLM_GATEWAY_EP_KEYS_LIST;
     }
 
     if (len > 7 && ngx_strncmp(p, "models/", 7) == 0) {

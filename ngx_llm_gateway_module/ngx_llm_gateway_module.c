@@ -29,6 +29,8 @@ static char *ngx_llm_gateway_auth_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_llm_gateway_cors(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_llm_gateway_admin_auth_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_llm_gateway_image_fetch(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_llm_gateway_gemini_safety(ngx_conf_t *cf,
@@ -100,6 +102,20 @@ static ngx_command_t  ngx_llm_gateway_commands[] = {
     { ngx_string("llm_gateway_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_llm_gateway_auth_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_gateway_admin_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_llm_gateway_admin_auth_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_gateway_keys_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_llm_gateway_keys_admin,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -289,6 +305,11 @@ ngx_llm_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (!conf->auth_set) {
         conf->tokens = prev->tokens;
         conf->auth_set = prev->auth_set;
+    }
+
+    if (!conf->admin_set) {
+        conf->admin_tokens = prev->admin_tokens;
+        conf->admin_set = prev->admin_set;
     }
 
     if (conf->fetch.data == NULL) {
@@ -754,26 +775,58 @@ ngx_llm_gateway_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_llm_gateway_loc_conf_t *glcf = conf;
 
-    u_char      *digest;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i, j;
-    ngx_array_t  secrets;
-
     if (glcf->auth_set) {
         return "is duplicate";
     }
 
     glcf->auth_set = 1;
 
+    return ngx_llm_gateway_tokens_conf(cf, &glcf->tokens, "llm_gateway_auth");
+}
+
+
+/* llm_gateway_admin_auth off | [token=secret ...] [tokens=file ...]; */
+
+static char *
+ngx_llm_gateway_admin_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_llm_gateway_loc_conf_t *glcf = conf;
+
+    if (glcf->admin_set) {
+        return "is duplicate";
+    }
+
+    glcf->admin_set = 1;
+
+    return ngx_llm_gateway_tokens_conf(cf, &glcf->admin_tokens,
+                                       "llm_gateway_admin_auth");
+}
+
+
+/*
+ * "off", or token=secret and tokens=file parameters: the digests of the
+ * tokens (only digests are kept, compared in constant time).
+ */
+
+char *
+ngx_llm_gateway_tokens_conf(ngx_conf_t *cf, ngx_array_t **tokens,
+    const char *directive)
+{
+    u_char      *digest;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i, j;
+    ngx_array_t  secrets;
+
     value = cf->args->elts;
 
     if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        glcf->tokens = NULL;
+        *tokens = NULL;
         return NGX_CONF_OK;
     }
 
-    glcf->tokens = ngx_array_create(cf->pool, 4, NGX_LLM_GATEWAY_DIGEST_LEN);
-    if (glcf->tokens == NULL) {
+    *tokens = ngx_array_create(cf->pool, 4, NGX_LLM_GATEWAY_DIGEST_LEN);
+    if (*tokens == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -817,10 +870,8 @@ ngx_llm_gateway_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* only digests are kept: compared in constant time per request */
-
     for (j = 0; j < secrets.nelts; j++) {
-        digest = ngx_array_push(glcf->tokens);
+        digest = ngx_array_push(*tokens);
         if (digest == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -828,10 +879,10 @@ ngx_llm_gateway_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_llm_gateway_digest(&((ngx_str_t *) secrets.elts)[j], digest);
     }
 
-    if (glcf->tokens->nelts == 0) {
+    if ((*tokens)->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"llm_gateway_auth\" has no tokens: every "
-                           "request will be refused");
+                           "\"%s\" has no tokens: every request will be "
+                           "refused", directive);
     }
 
     return NGX_CONF_OK;

@@ -35,6 +35,7 @@
 #define NGX_LLM_GATEWAY_EP_MODELS         4
 #define NGX_LLM_GATEWAY_EP_MODEL          5
 #define NGX_LLM_GATEWAY_EP_EMBEDDINGS     6
+#define NGX_LLM_GATEWAY_EP_KEYS_LIST      7
 
 /* message roles */
 #define NGX_LLM_GATEWAY_ROLE_SYSTEM       1
@@ -99,6 +100,25 @@ typedef struct {
     size_t                            error_len;
     u_char                            error[64];  /* the last one */
 } ngx_llm_gateway_key_state_t;
+
+
+/* a copy of a key's state, as the administration shows it */
+typedef struct {
+    ngx_uint_t                        disabled;
+    ngx_msec_t                        cooldown;  /* left, in msec */
+    ngx_uint_t                        fails;
+    time_t                            changed;
+    ngx_atomic_uint_t                 in_flight;
+    ngx_atomic_uint_t                 requests;
+    ngx_atomic_uint_t                 successes;
+    size_t                            error_len;
+    u_char                            error[64];
+} ngx_llm_gateway_key_view_t;
+
+
+#define NGX_LLM_GATEWAY_KEY_DISABLE       1
+#define NGX_LLM_GATEWAY_KEY_ENABLE        2
+#define NGX_LLM_GATEWAY_KEY_RESET         3
 
 
 /* an upstream API key: the secret lives only in configuration memory */
@@ -183,6 +203,8 @@ typedef struct {
     size_t                            buffer_size;
     ngx_llm_gateway_provider_conf_t  *native;    /* gemini_native */
     ngx_uint_t                        auth_set;  /* unsigned auth_set:1 */
+    ngx_array_t                      *admin_tokens; /* digests */
+    ngx_uint_t                        admin_set;
 
     /* llm_gateway_image_fetch: data NULL unset, len 0 off */
     ngx_str_t                         fetch;
@@ -514,6 +536,10 @@ void ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t status, time_t retry_after, ngx_str_t *reason);
 ngx_uint_t ngx_llm_gateway_key_retry(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t status);
+void ngx_llm_gateway_key_view(ngx_llm_gateway_key_t *key,
+    ngx_llm_gateway_key_view_t *v);
+void ngx_llm_gateway_key_admin(ngx_llm_gateway_key_t *key,
+    ngx_uint_t action);
 void ngx_llm_gateway_pool_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 ngx_int_t ngx_llm_gateway_pool_attach(ngx_log_t *log,
@@ -527,7 +553,19 @@ ngx_int_t ngx_llm_gateway_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
     ngx_array_t *out);
 void ngx_llm_gateway_digest(ngx_str_t *in, u_char *out);
 
+/* key pool administration */
+ngx_int_t ngx_llm_gateway_admin_auth(ngx_http_request_t *r,
+    ngx_llm_gateway_loc_conf_t *glcf, ngx_llm_gateway_error_t *err);
+ngx_int_t ngx_llm_gateway_admin_handler(ngx_http_request_t *r);
+ngx_int_t ngx_llm_gateway_keys_list(ngx_http_request_t *r);
+char *ngx_llm_gateway_keys_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* client auth and CORS */
+ngx_uint_t ngx_llm_gateway_digests_match(ngx_array_t *digests,
+    ngx_str_t *token);
+char *ngx_llm_gateway_tokens_conf(ngx_conf_t *cf, ngx_array_t **tokens,
+    const char *directive);
 ngx_int_t ngx_llm_gateway_auth(ngx_http_request_t *r,
     ngx_llm_gateway_loc_conf_t *glcf, ngx_llm_gateway_error_t *err);
 ngx_uint_t ngx_llm_gateway_token_valid(ngx_llm_gateway_loc_conf_t *glcf,

@@ -570,6 +570,77 @@ ngx_llm_gateway_pool_error(ngx_llm_gateway_key_state_t *st,
 }
 
 
+/* a consistent copy of a key's state, for the administration */
+
+void
+ngx_llm_gateway_key_view(ngx_llm_gateway_key_t *key,
+    ngx_llm_gateway_key_view_t *v)
+{
+    ngx_msec_int_t                left;
+    ngx_llm_gateway_key_state_t  *st;
+
+    st = key->state;
+
+    ngx_llm_gateway_pool_lock(NULL);
+
+    left = (ngx_msec_int_t) (st->cool_until - ngx_current_msec);
+
+    v->disabled = st->disabled;
+    v->cooldown = (left > 0 && !st->disabled) ? (ngx_msec_t) left : 0;
+    v->fails = st->fails;
+    v->changed = st->changed;
+    v->error_len = st->error_len;
+    ngx_memcpy(v->error, st->error, st->error_len);
+
+    ngx_llm_gateway_pool_unlock(NULL);
+
+    v->in_flight = st->in_flight;
+    v->requests = st->requests;
+    v->successes = st->successes;
+}
+
+
+/* disable, enable (also ends a rest) or reset (forgets everything) */
+
+void
+ngx_llm_gateway_key_admin(ngx_llm_gateway_key_t *key, ngx_uint_t action)
+{
+    ngx_llm_gateway_key_state_t  *st;
+
+    st = key->state;
+
+    ngx_llm_gateway_pool_lock(NULL);
+
+    switch (action) {
+
+    case NGX_LLM_GATEWAY_KEY_DISABLE:
+        st->disabled = 1;
+        st->error_len = ngx_cpymem(st->error, "disabled by the administration",
+                                   30) - st->error;
+        break;
+
+    case NGX_LLM_GATEWAY_KEY_ENABLE:
+        st->disabled = 0;
+        st->cool_until = ngx_current_msec;
+        st->cools = 0;
+        break;
+
+    default: /* NGX_LLM_GATEWAY_KEY_RESET */
+        st->disabled = 0;
+        st->cool_until = ngx_current_msec;
+        st->cools = 0;
+        st->fails = 0;
+        st->error_len = 0;
+        st->requests = 0;
+        st->successes = 0;
+    }
+
+    st->changed = ngx_time();
+
+    ngx_llm_gateway_pool_unlock(NULL);
+}
+
+
 static void
 ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx)
 {

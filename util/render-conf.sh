@@ -17,6 +17,7 @@
 #   @GEMINI_URL@      $GEMINI_URL, default
 #                     https://generativelanguage.googleapis.com
 #   @GATEWAY_AUTH@    token=... for each token in $GATEWAY_TOKENS, or off
+#   @ADMIN_AUTH@      token=... for each token in $ADMIN_TOKENS, or off
 set -euo pipefail
 
 template=$1 output=$2 module=$3 prefix=$4
@@ -49,6 +50,9 @@ gemini_keys=$(params key "${GEMINI_API_KEY:-} ${GEMINI_API_KEYS:-}" GEMINI_API_K
 auth=$(params token "${GATEWAY_TOKENS:-}" GATEWAY_TOKENS)
 [ -n "$auth" ] || auth=off
 
+admin=$(params token "${ADMIN_TOKENS:-}" ADMIN_TOKENS)
+[ -n "$admin" ] || admin=off
+
 resolver=$(awk '/^nameserver/ { print $2; exit }' /etc/resolv.conf 2>/dev/null || true)
 case "$resolver" in
     *:*) resolver="[$resolver]" ;;
@@ -76,4 +80,5 @@ sed -e "s|@MODULE@|$module|g" \
     -e "s|@GEMINI_URL@|$gemini_url|g" \
     -e "s|@GEMINI_KEYS@|$gemini_keys|g" \
     -e "s|@GATEWAY_AUTH@|$auth|g" \
+    -e "s|@ADMIN_AUTH@|$admin|g" \
     "$template" > "$output"
