@@ -45,6 +45,7 @@ MOCK_DIRECT=${BENCH_MOCK_DIRECT:-1}
 TARGET_RATIO=${BENCH_TARGET_RATIO:-0.8}
 STRICT=${BENCH_STRICT:-0}
 PERF=${BENCH_PERF:-0}
+KEYS=${BENCH_KEYS:-1}
 
 WORK=$TOP/build/bench
 RESULTS=${BENCH_RESULTS_DIR:-$TOP/bench/results}
@@ -269,6 +270,15 @@ else
     GW_AUTH="llm_gateway_auth  off;"
 fi
 
+# key=... for BENCH_KEYS keys: the first is the one proxy_pass sends
+key_params() {
+    local i out="key=$UPSTREAM_KEY"
+    for ((i = 1; i < KEYS; i++)); do
+        out="$out key=bench-upstream-key-$(printf '%04d' "$i")-0123456789"
+    done
+    printf '%s' "$out"
+}
+
 {
     echo "load_module  $MODULE;"
     echo
@@ -282,9 +292,10 @@ $(upstream_block)
 
     llm_gateway_zone  zone=llm_bench:1m;
 
-    llm_gateway_provider  hf   type=hf_router pass=/_llm/hf  key=$UPSTREAM_KEY;
-    llm_gateway_provider  hfs  type=hf_router pass=/_llm/hfs key=$UPSTREAM_KEY;
-    llm_gateway_provider  gemini  type=gemini pass=/_llm/gemini key=$UPSTREAM_KEY;
+    # BENCH_KEYS keys per provider, in the shared pool; the mock takes any
+    llm_gateway_provider  hf   type=hf_router pass=/_llm/hf  $(key_params);
+    llm_gateway_provider  hfs  type=hf_router pass=/_llm/hfs $(key_params);
+    llm_gateway_provider  gemini  type=gemini pass=/_llm/gemini $(key_params);
 
     # the stream scenario's model goes to a provider whose location maps
     # to the mock's SSE path
@@ -733,6 +744,7 @@ print(json.dumps({
     "duration": "$DURATION", "warmup": "$WARMUP",
     "connections": $CONNECTIONS, "threads": $THREADS,
     "repeats": $REPEATS, "workers": $WORKERS, "mock_workers": 1,
+    "keys": $KEYS,
     "upstream_keepalive": $KEEPALIVE, "auth": $AUTH == 1,
     "target_ratio": $TARGET_RATIO,
     "cpus": os.cpu_count(),

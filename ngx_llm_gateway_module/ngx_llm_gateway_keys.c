@@ -32,13 +32,14 @@ ngx_llm_gateway_digest(ngx_str_t *in, u_char *out)
 
 
 /*
- * One secret per line; blank lines and "#" comments are skipped.  Only
- * the first word counts, so a line may carry attributes after the key.
+ * One secret per line; blank lines and "#" comments are skipped.  The
+ * first word is the secret; the rest of the line goes to "rest" (if not
+ * NULL, one element per secret) for attributes such as "group=...".
  */
 
 ngx_int_t
 ngx_llm_gateway_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
-    ngx_array_t *out)
+    ngx_array_t *out, ngx_array_t *rest)
 {
     u_char           *buf, *p, *last, *eol, *end;
     ssize_t           n;
@@ -121,6 +122,21 @@ ngx_llm_gateway_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
             }
 
             ngx_memcpy(s->data, p, s->len);
+
+            if (rest) {
+                s = ngx_array_push(rest);
+                if (s == NULL) {
+                    return NGX_ERROR;
+                }
+
+                s->len = eol - end;
+                s->data = ngx_pnalloc(cf->pool, s->len + 1);
+                if (s->data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ngx_memcpy(s->data, end, s->len);
+            }
         }
 
         p = eol + 1;
@@ -140,28 +156,36 @@ failed:
 }
 
 
+/*
+ * A keys file: "KEY [group=name] [weight=n] [bind=address] [# ...]" per
+ * line; other words are free text.
+ */
+
 ngx_int_t
 ngx_llm_gateway_keys_load(ngx_conf_t *cf,
     ngx_llm_gateway_provider_conf_t *pcf, ngx_str_t *file)
 {
-    ngx_str_t    *s;
+    ngx_str_t    *s, *r;
     ngx_uint_t    i;
-    ngx_array_t   secrets;
+    ngx_array_t   secrets, rest;
 
     if (ngx_array_init(&secrets, cf->temp_pool, 8, sizeof(ngx_str_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&rest, cf->temp_pool, 8, sizeof(ngx_str_t))
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_llm_gateway_read_secrets(cf, file, &secrets) != NGX_OK) {
+    if (ngx_llm_gateway_read_secrets(cf, file, &secrets, &rest) != NGX_OK) {
         return NGX_ERROR;
     }
 
     s = secrets.elts;
+    r = rest.elts;
 
     for (i = 0; i < secrets.nelts; i++) {
-        if (ngx_llm_gateway_key_add(cf, pcf, &s[i]) != NGX_OK) {
+        if (ngx_llm_gateway_key_add(cf, pcf, &s[i], &r[i]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -170,9 +194,78 @@ ngx_llm_gateway_keys_load(ngx_conf_t *cf,
 }
 
 
+/* the attributes after a key in a keys file */
+
+static ngx_int_t
+ngx_llm_gateway_key_attrs(ngx_conf_t *cf, ngx_llm_gateway_key_t *key,
+    ngx_str_t *attrs)
+{
+    u_char     *p, *last, *end;
+    ngx_int_t   n;
+    ngx_str_t   word;
+
+    p = attrs->data;
+    last = p + attrs->len;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r')) {
+            p++;
+        }
+
+        for (end = p; end < last; end++) {
+            if (*end == ' ' || *end == '\t' || *end == '\r') {
+                break;
+            }
+        }
+
+        word.data = p;
+        word.len = end - p;
+        p = end;
+
+        if (word.len == 0) {
+            continue;
+        }
+
+        if (word.data[0] == '#') {
+            break;
+        }
+
+        if (word.len > 6 && ngx_strncmp(word.data, "group=", 6) == 0) {
+            key->group.data = word.data + 6;
+            key->group.len = word.len - 6;
+            continue;
+        }
+
+        if (word.len > 7 && ngx_strncmp(word.data, "weight=", 7) == 0) {
+            n = ngx_atoi(word.data + 7, word.len - 7);
+
+            if (n == NGX_ERROR || n < 1 || n > 100) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "key \"%V\": \"weight\" must be 1 to 100",
+                                   &key->masked);
+                return NGX_ERROR;
+            }
+
+            key->weight = n;
+            continue;
+        }
+
+        if (word.len > 5 && ngx_strncmp(word.data, "bind=", 5) == 0) {
+            key->bind.data = word.data + 5;
+            key->bind.len = word.len - 5;
+            continue;
+        }
+
+        /* anything else is a comment */
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_llm_gateway_key_add(ngx_conf_t *cf, ngx_llm_gateway_provider_conf_t *pcf,
-    ngx_str_t *secret)
+    ngx_str_t *secret, ngx_str_t *attrs)
 {
     u_char                 *p;
     ngx_uint_t              i;
@@ -220,6 +313,11 @@ ngx_llm_gateway_key_add(ngx_conf_t *cf, ngx_llm_gateway_provider_conf_t *pcf,
     }
 
     key->masked.len = p - key->masked.data;
+    key->weight = 1;
+
+    if (attrs && ngx_llm_gateway_key_attrs(cf, key, attrs) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -461,7 +461,8 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             /* an empty key= keeps rendered configs valid without a key */
 
-            if (s.len && ngx_llm_gateway_key_add(cf, pcf, &s) != NGX_OK) {
+            if (s.len && ngx_llm_gateway_key_add(cf, pcf, &s, NULL) != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -528,6 +529,16 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "max_inflight=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            pcf->max_inflight = n;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "attempts=", 9) == 0) {
             n = ngx_atoi(value[i].data + 9, value[i].len - 9);
             if (n == NGX_ERROR || n == 0
@@ -579,6 +590,10 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_conf_init_msec_value(pcf->attempts_timeout, 60000);
     ngx_conf_init_uint_value(pcf->max_fails, 3);
     ngx_conf_init_uint_value(pcf->attempts, 3);
+
+    if (ngx_llm_gateway_pool_slots(cf, pcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     pcfp = ngx_array_push(&gmcf->providers);
     if (pcfp == NULL) {
@@ -842,7 +857,9 @@ ngx_llm_gateway_tokens_conf(ngx_conf_t *cf, ngx_array_t **tokens,
             s.data = value[i].data + 7;
             s.len = value[i].len - 7;
 
-            if (ngx_llm_gateway_read_secrets(cf, &s, &secrets) != NGX_OK) {
+            if (ngx_llm_gateway_read_secrets(cf, &s, &secrets, NULL)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 

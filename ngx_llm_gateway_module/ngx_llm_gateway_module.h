@@ -128,6 +128,9 @@ typedef struct {
     u_char                            digest[NGX_LLM_GATEWAY_DIGEST_LEN];
     u_char                            id[NGX_LLM_GATEWAY_KEY_ID_LEN];
     ngx_llm_gateway_key_state_t      *state;
+    ngx_str_t                         group;     /* e.g. a cloud project */
+    ngx_uint_t                        weight;
+    ngx_str_t                         bind;      /* local address */
 } ngx_llm_gateway_key_t;
 
 
@@ -152,6 +155,8 @@ struct ngx_llm_gateway_provider_conf_s {
     ngx_str_t                         pass;
     ngx_array_t                       keys;    /* ngx_llm_gateway_key_t */
     ngx_llm_gateway_key_state_t      *state;   /* the round robin */
+    ngx_array_t                       slots;   /* key indexes by weight */
+    ngx_uint_t                        max_inflight;
 
     /* the key pool's policy */
     ngx_msec_t                        cooldown;
@@ -542,15 +547,18 @@ void ngx_llm_gateway_key_admin(ngx_llm_gateway_key_t *key,
     ngx_uint_t action);
 void ngx_llm_gateway_pool_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+ngx_int_t ngx_llm_gateway_pool_slots(ngx_conf_t *cf,
+    ngx_llm_gateway_provider_conf_t *pcf);
 ngx_int_t ngx_llm_gateway_pool_attach(ngx_log_t *log,
     ngx_llm_gateway_main_conf_t *gmcf, ngx_slab_pool_t *shpool,
     ngx_rbtree_t *tree, ngx_pool_t *pool);
 ngx_int_t ngx_llm_gateway_key_add(ngx_conf_t *cf,
-    ngx_llm_gateway_provider_conf_t *pcf, ngx_str_t *secret);
+    ngx_llm_gateway_provider_conf_t *pcf, ngx_str_t *secret,
+    ngx_str_t *attrs);
 ngx_int_t ngx_llm_gateway_keys_load(ngx_conf_t *cf,
     ngx_llm_gateway_provider_conf_t *pcf, ngx_str_t *file);
 ngx_int_t ngx_llm_gateway_read_secrets(ngx_conf_t *cf, ngx_str_t *file,
-    ngx_array_t *out);
+    ngx_array_t *out, ngx_array_t *rest);
 void ngx_llm_gateway_digest(ngx_str_t *in, u_char *out);
 
 /* key pool administration */

@@ -41,10 +41,16 @@ static void ngx_llm_gateway_pool_error(ngx_llm_gateway_key_state_t *st,
 static void ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx);
 static void ngx_llm_gateway_pool_unlock(ngx_llm_gateway_ctx_t *ctx);
 static void ngx_llm_gateway_key_release(void *data);
+static ngx_uint_t ngx_llm_gateway_key_tried(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_key_t *key);
+static void ngx_llm_gateway_pool_none(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_error_t *err);
 
 
 /* the zone's slab pool, for its mutex: NULL without a zone */
 static ngx_slab_pool_t  *ngx_llm_gateway_shpool;
+
+static ngx_str_t  ngx_llm_gateway_empty = ngx_null_string;
 
 
 /*
@@ -238,15 +244,12 @@ ngx_llm_gateway_key_t *
 ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_error_t *err)
 {
-    u_char                        *p;
-    ngx_uint_t                     i, j, n, start, cooling, disabled, tried;
-    ngx_msec_t                     soonest;
-    ngx_msec_int_t                 left;
+    ngx_uint_t                     i, n, start, *slot;
     ngx_pool_cleanup_t            *cln;
     ngx_llm_gateway_key_t         *key, *k;
     ngx_llm_gateway_key_state_t   *st;
 
-    n = pcf->keys.nelts;
+    n = pcf->slots.nelts;
 
     if (n == 0) {
         if (err) {
@@ -260,40 +263,20 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
     }
 
     key = pcf->keys.elts;
+    slot = pcf->slots.elts;
     start = ngx_atomic_fetch_add(&pcf->state->rr, 1);
 
-    cooling = 0;
-    disabled = 0;
-    tried = 0;
-    soonest = 0;
+    /* the slots: each key as many times as its weight, interleaved */
 
     for (i = 0; i < n; i++) {
-        k = &key[(start + i) % n];
+        k = &key[slot[(start + i) % n]];
         st = k->state;
 
-        for (j = 0; j < NGX_LLM_GATEWAY_MAX_ATTEMPTS && ctx->tried[j]; j++) {
-            if (ctx->tried[j] == k) {
-                break;
-            }
-        }
-
-        if (j < NGX_LLM_GATEWAY_MAX_ATTEMPTS && ctx->tried[j] == k) {
-            tried++;
-            continue;
-        }
-
-        if (st->disabled) {
-            disabled++;
-            continue;
-        }
-
-        left = (ngx_msec_int_t) (st->cool_until - ngx_current_msec);
-
-        if (left > 0) {
-            if (cooling++ == 0 || (ngx_msec_t) left < soonest) {
-                soonest = left;
-            }
-
+        if (st->disabled
+            || (ngx_msec_int_t) (st->cool_until - ngx_current_msec) > 0
+            || (pcf->max_inflight && st->in_flight >= pcf->max_inflight)
+            || ngx_llm_gateway_key_tried(ctx, k))
+        {
             continue;
         }
 
@@ -312,9 +295,9 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
 
         ctx->key_hold = cln;
 
-        for (j = 0; j < NGX_LLM_GATEWAY_MAX_ATTEMPTS; j++) {
-            if (ctx->tried[j] == NULL) {
-                ctx->tried[j] = k;
+        for (i = 0; i < NGX_LLM_GATEWAY_MAX_ATTEMPTS; i++) {
+            if (ctx->tried[i] == NULL) {
+                ctx->tried[i] = k;
                 break;
             }
         }
@@ -322,31 +305,107 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
         return k;
     }
 
-    if (err == NULL) {
-        return NULL;
+    if (err) {
+        ngx_llm_gateway_pool_none(ctx, pcf, err);
     }
 
-    if (cooling) {
+    return NULL;
+}
+
+
+static ngx_uint_t
+ngx_llm_gateway_key_tried(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_key_t *key)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_LLM_GATEWAY_MAX_ATTEMPTS && ctx->tried[i]; i++) {
+        if (ctx->tried[i] == key) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Why no key could be used: every key resting (429 with the soonest end
+ * as Retry-After), busy (429, a second), disabled (503), or tried already.
+ */
+
+static void
+ngx_llm_gateway_pool_none(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_error_t *err)
+{
+    u_char                        *p;
+    ngx_uint_t                     i, n, cooling, disabled, busy, tried;
+    ngx_msec_t                     soonest;
+    ngx_msec_int_t                 left;
+    ngx_llm_gateway_key_t         *key;
+    ngx_llm_gateway_key_state_t   *st;
+
+    key = pcf->keys.elts;
+    n = pcf->keys.nelts;
+
+    cooling = 0;
+    disabled = 0;
+    busy = 0;
+    tried = 0;
+    soonest = 0;
+
+    for (i = 0; i < n; i++) {
+        st = key[i].state;
+        left = (ngx_msec_int_t) (st->cool_until - ngx_current_msec);
+
+        if (ngx_llm_gateway_key_tried(ctx, &key[i])) {
+            tried++;
+
+        } else if (st->disabled) {
+            disabled++;
+
+        } else if (left > 0) {
+            if (cooling++ == 0 || (ngx_msec_t) left < soonest) {
+                soonest = left;
+            }
+
+        } else {
+            busy++;
+        }
+    }
+
+    if (cooling || busy) {
         ngx_llm_gateway_error_set(err, 429, "", "rate_limit_error", NULL,
-                                  "upstream_keys_cooling");
+                                  cooling ? "upstream_keys_cooling"
+                                          : "upstream_keys_busy");
 
-        err->retry_after = (soonest + 999) / 1000;
+        err->retry_after = cooling ? (soonest + 999) / 1000 : 1;
 
-        err->message.data = ngx_pnalloc(ctx->pool, 200 + pcf->name.len);
+        err->message.data = ngx_pnalloc(ctx->pool, 256 + pcf->name.len);
         if (err->message.data == NULL) {
-            return NULL;
+            err->status = 0;
+            return;
         }
 
-        p = ngx_sprintf(err->message.data,
-                        "Every upstream key of provider \"%V\" is cooling "
-                        "down after rate limits (%ui cooling, %ui disabled"
-                        "%s); retry in %T s.", &pcf->name, cooling,
-                        disabled, tried ? ", the others failed" : "",
-                        err->retry_after);
+        if (cooling) {
+            p = ngx_sprintf(err->message.data,
+                            "Every upstream key of provider \"%V\" is cooling "
+                            "down after rate limits (%ui cooling, %ui "
+                            "disabled%s); retry in %T s.", &pcf->name,
+                            cooling, disabled,
+                            tried ? ", the others failed" : "",
+                            err->retry_after);
+
+        } else {
+            p = ngx_sprintf(err->message.data,
+                            "Every upstream key of provider \"%V\" has "
+                            "%ui requests in flight; retry in a second.",
+                            &pcf->name, pcf->max_inflight);
+        }
 
         err->message.len = p - err->message.data;
 
-        return NULL;
+        return;
     }
 
     if (disabled == n) {
@@ -356,7 +415,8 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
 
         err->message.data = ngx_pnalloc(ctx->pool, 160 + pcf->name.len);
         if (err->message.data == NULL) {
-            return NULL;
+            err->status = 0;
+            return;
         }
 
         p = ngx_sprintf(err->message.data,
@@ -366,7 +426,7 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
 
         err->message.len = p - err->message.data;
 
-        return NULL;
+        return;
     }
 
     /* the keys left were tried by this request: the last answer stands */
@@ -375,8 +435,52 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
                               "No other upstream key is left to try.",
                               "service_unavailable_error", NULL,
                               "upstream_keys_exhausted");
+}
 
-    return NULL;
+
+/*
+ * The slots of the round robin: each key as many times as its weight,
+ * interleaved (weights 3 and 1 give a a b a ... rather than a a a b), so
+ * that a heavy key's turns are spread.  Built once per configuration.
+ */
+
+ngx_int_t
+ngx_llm_gateway_pool_slots(ngx_conf_t *cf,
+    ngx_llm_gateway_provider_conf_t *pcf)
+{
+    ngx_uint_t              i, round, max, *slot;
+    ngx_llm_gateway_key_t  *key;
+
+    key = pcf->keys.elts;
+    max = 0;
+
+    for (i = 0; i < pcf->keys.nelts; i++) {
+        max = ngx_max(max, key[i].weight);
+    }
+
+    if (ngx_array_init(&pcf->slots, cf->pool, pcf->keys.nelts + 1,
+                       sizeof(ngx_uint_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (round = 0; round < max; round++) {
+        for (i = 0; i < pcf->keys.nelts; i++) {
+            if (key[i].weight <= round) {
+                continue;
+            }
+
+            slot = ngx_array_push(&pcf->slots);
+            if (slot == NULL) {
+                return NGX_ERROR;
+            }
+
+            *slot = i;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -399,7 +503,8 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
     time_t retry_after, ngx_str_t *reason)
 {
     ngx_msec_t                        ms;
-    ngx_llm_gateway_key_t            *key;
+    ngx_uint_t                        i, group;
+    ngx_llm_gateway_key_t            *key, *k;
     ngx_llm_gateway_key_state_t      *st;
     ngx_llm_gateway_provider_conf_t  *pcf;
 
@@ -448,13 +553,42 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
         st->changed = ngx_time();
         ngx_llm_gateway_pool_error(st, status, reason);
 
+        /* quota is a project's: its other keys rest as long */
+
+        group = 0;
+
+        if (key->group.len) {
+            k = pcf->keys.elts;
+
+            for (i = 0; i < pcf->keys.nelts; i++) {
+                if (&k[i] == key || k[i].group.len != key->group.len
+                    || ngx_strncmp(k[i].group.data, key->group.data,
+                                   key->group.len) != 0)
+                {
+                    continue;
+                }
+
+                if ((ngx_msec_int_t) (st->cool_until
+                                      - k[i].state->cool_until) > 0)
+                {
+                    k[i].state->cool_until = st->cool_until;
+                    k[i].state->changed = st->changed;
+                    ngx_llm_gateway_pool_error(k[i].state, status, reason);
+                }
+
+                group++;
+            }
+        }
+
         ngx_llm_gateway_pool_unlock(ctx);
 
         ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
                       "llm gateway: provider \"%V\" key \"%V\" (%*s) "
-                      "cools down for %M ms after 429", &pcf->name,
+                      "cools down for %M ms after 429%s%V%s", &pcf->name,
                       &key->masked, (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN,
-                      key->id, ms);
+                      key->id, ms, group ? ", with its group \"" : "",
+                      group ? &key->group : &ngx_llm_gateway_empty,
+                      group ? "\"" : "");
         return;
     }
 

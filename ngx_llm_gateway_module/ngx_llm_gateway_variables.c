@@ -20,6 +20,7 @@
 #define NGX_LLM_GATEWAY_VAR_PROMPT_TOKENS     6
 #define NGX_LLM_GATEWAY_VAR_COMPLETION_TOKENS 7
 #define NGX_LLM_GATEWAY_VAR_STREAM            8
+#define NGX_LLM_GATEWAY_VAR_KEY_BIND          9
 
 
 static ngx_int_t ngx_llm_gateway_variable(ngx_http_request_t *r,
@@ -60,6 +61,9 @@ static ngx_http_variable_t  ngx_llm_gateway_vars[] = {
 
     { ngx_string("llm_gateway_stream"), NULL, ngx_llm_gateway_variable,
       NGX_LLM_GATEWAY_VAR_STREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_gateway_key_bind"), NULL, ngx_llm_gateway_variable,
+      NGX_LLM_GATEWAY_VAR_KEY_BIND, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("llm_gateway_fetch_url"), NULL,
       ngx_llm_gateway_fetch_url_variable, 0,
@@ -155,6 +159,12 @@ ngx_llm_gateway_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_LLM_GATEWAY_VAR_STREAM:
         if (ctx->chat) {
             n = ctx->stream;
+        }
+        break;
+
+    case NGX_LLM_GATEWAY_VAR_KEY_BIND:
+        if (ctx->key) {
+            s = ctx->key->bind;
         }
         break;
     }

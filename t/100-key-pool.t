@@ -281,3 +281,34 @@ is disabled
 --- must_die
 --- error_log
 "attempts" must be 1 to 10 in "attempts=11"
+
+
+
+=== TEST 12: the openai SDK sees one success where the first two keys answer 429 and 401
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf
+                          key=hf-one-status-429 key=hf-two-status-401
+                          key=hf-three-good models=off;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        llm_gateway_auth token=sdk-token-1234;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+    location = /sdk.out { root html; }
+--- init
+my $out = "$ENV{TEST_NGINX_HTML_DIR}/sdk.out";
+local $ENV{GATEWAY_URL} = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/v1";
+local $ENV{GATEWAY_TOKEN} = "sdk-token-1234";
+local $ENV{NPM_DIR} = $ENV{NPM_DIR} // "build/node";
+system("node $ENV{TEST_NGINX_T_DIR}/js/openai-key-pool.mjs > $out 2>&1") == 0
+    or die "node failed: $?";
+--- request
+GET /sdk.out
+--- response_body
+ok 1 - one success where the first keys answer 429 and 401
+ok 2 - the next request goes to the good key at once
+ok 3 - a stream is served by the good key
+--- timeout: 30
