@@ -404,6 +404,7 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pcf->cooldown = NGX_CONF_UNSET_MSEC;
     pcf->fail_timeout = NGX_CONF_UNSET_MSEC;
     pcf->attempts_timeout = NGX_CONF_UNSET_MSEC;
+    pcf->recheck = NGX_CONF_UNSET_MSEC;
     pcf->max_fails = NGX_CONF_UNSET_UINT;
     pcf->attempts = NGX_CONF_UNSET_UINT;
 
@@ -507,6 +508,18 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "recheck=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            pcf->recheck = ngx_parse_time(&s, 0);
+            if (pcf->recheck == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "attempts_timeout=", 17) == 0) {
             s.data = value[i].data + 17;
             s.len = value[i].len - 17;
@@ -588,6 +601,7 @@ ngx_llm_gateway_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_conf_init_msec_value(pcf->cooldown, 60000);
     ngx_conf_init_msec_value(pcf->fail_timeout, 30000);
     ngx_conf_init_msec_value(pcf->attempts_timeout, 60000);
+    ngx_conf_init_msec_value(pcf->recheck, 0);
     ngx_conf_init_uint_value(pcf->max_fails, 3);
     ngx_conf_init_uint_value(pcf->attempts, 3);
 

@@ -96,6 +96,7 @@ typedef struct {
     ngx_uint_t                        fails;
     ngx_msec_t                        fails_since;
     ngx_uint_t                        disabled;
+    ngx_msec_t                        recheck_at; /* a disabled key's */
     time_t                            changed;
     size_t                            error_len;
     u_char                            error[64];  /* the last one */
@@ -164,6 +165,7 @@ struct ngx_llm_gateway_provider_conf_s {
     ngx_msec_t                        fail_timeout;
     ngx_uint_t                        attempts;
     ngx_msec_t                        attempts_timeout;
+    ngx_msec_t                        recheck;
 
     ngx_msec_t                        models_ttl;
     ngx_flag_t                        list_models;

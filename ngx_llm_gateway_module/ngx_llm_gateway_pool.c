@@ -43,6 +43,8 @@ static void ngx_llm_gateway_pool_unlock(ngx_llm_gateway_ctx_t *ctx);
 static void ngx_llm_gateway_key_release(void *data);
 static ngx_uint_t ngx_llm_gateway_key_tried(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_key_t *key);
+static ngx_uint_t ngx_llm_gateway_key_recheck(
+    ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_key_state_t *st);
 static void ngx_llm_gateway_pool_none(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_provider_conf_t *pcf, ngx_llm_gateway_error_t *err);
 
@@ -272,7 +274,7 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
         k = &key[slot[(start + i) % n]];
         st = k->state;
 
-        if (st->disabled
+        if ((st->disabled && !ngx_llm_gateway_key_recheck(pcf, st))
             || (ngx_msec_int_t) (st->cool_until - ngx_current_msec) > 0
             || (pcf->max_inflight && st->in_flight >= pcf->max_inflight)
             || ngx_llm_gateway_key_tried(ctx, k))
@@ -310,6 +312,38 @@ ngx_llm_gateway_key_pick(ngx_llm_gateway_ctx_t *ctx,
     }
 
     return NULL;
+}
+
+
+/*
+ * A disabled key may be tried again every "recheck": one request of all
+ * workers takes it then, and its answer enables it or not.
+ */
+
+static ngx_uint_t
+ngx_llm_gateway_key_recheck(ngx_llm_gateway_provider_conf_t *pcf,
+    ngx_llm_gateway_key_state_t *st)
+{
+    ngx_uint_t  due;
+
+    if (pcf->recheck == 0
+        || (ngx_msec_int_t) (ngx_current_msec - st->recheck_at) < 0)
+    {
+        return 0;
+    }
+
+    ngx_llm_gateway_pool_lock(NULL);
+
+    due = st->disabled
+          && (ngx_msec_int_t) (ngx_current_msec - st->recheck_at) >= 0;
+
+    if (due) {
+        st->recheck_at = ngx_current_msec + pcf->recheck;
+    }
+
+    ngx_llm_gateway_pool_unlock(NULL);
+
+    return due;
 }
 
 
@@ -528,10 +562,26 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
     if (status >= 200 && status < 300) {
         (void) ngx_atomic_fetch_add(&st->successes, 1);
 
-        if (st->fails || st->cools) {
+        if (st->fails || st->cools || st->disabled) {
             ngx_llm_gateway_pool_lock(ctx);
+
             st->fails = 0;
             st->cools = 0;
+
+            if (st->disabled) {
+
+                /* a re-check that worked */
+
+                st->disabled = 0;
+                st->changed = ngx_time();
+
+                ngx_log_error(NGX_LOG_NOTICE, ctx->log, 0,
+                              "llm gateway: provider \"%V\" key \"%V\" "
+                              "(%*s) works again: enabled", &pcf->name,
+                              &key->masked,
+                              (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, key->id);
+            }
+
             ngx_llm_gateway_pool_unlock(ctx);
         }
 
@@ -597,6 +647,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
 
         st->disabled = 1;
         st->changed = ngx_time();
+        st->recheck_at = ngx_current_msec + pcf->recheck;
         ngx_llm_gateway_pool_error(st, status, reason);
 
         ngx_llm_gateway_pool_unlock(ctx);

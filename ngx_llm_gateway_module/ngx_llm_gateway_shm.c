@@ -32,7 +32,7 @@ typedef struct {
 } ngx_llm_gateway_zone_ctx_t;
 
 
-#define NGX_LLM_GATEWAY_SHM_VERSION  2
+#define NGX_LLM_GATEWAY_SHM_VERSION  3
 
 
 static ngx_int_t ngx_llm_gateway_init_zone(ngx_shm_zone_t *shm_zone,

@@ -312,3 +312,78 @@ ok 1 - one success where the first keys answer 429 and 401
 ok 2 - the next request goes to the good key at once
 ok 3 - a stream is served by the good key
 --- timeout: 30
+
+
+
+=== TEST 13: recheck=: a disabled key is tried again after a while, and enabled when it works
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf models=off
+                          recheck=1s key=hf-back-first-401 key=hf-two-good-key;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+        add_header X-Key $llm_gateway_key_id always;
+    }
+
+    # more than the re-check's second, spent at the mock
+    location = /wait {
+        proxy_pass http://llm_mock/v1/chat/completions;
+        proxy_method POST;
+        proxy_set_body '{"model":"mock/slow-1300","messages":[{"role":"user","content":"x"}]}';
+        proxy_set_header Content-Type application/json;
+    }
+--- request eval
+[$::Chat, $::Chat, "GET /wait", $::Chat, $::Chat]
+--- response_headers eval
+# the round robin's turns: 0 (the first key, 401) and 1 (the retry), 2
+# (the first key, disabled: skipped), 3, then 4: the first key, due for
+# its re-check, answers this time
+use Digest::SHA qw(sha256_hex);
+my ($back, $two) = map { substr(sha256_hex($_), 0, 12) } qw(hf-back-first-401 hf-two-good-key);
+["X-Attempts: 2\nX-Key: $two", "X-Attempts: 1\nX-Key: $two", "",
+ "X-Attempts: 1\nX-Key: $two", "X-Attempts: 1\nX-Key: $back"]
+
+
+
+=== TEST 14: a stream that fails after its first byte is not tried again
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  hf type=hf_router pass=/_llm/hf models=off
+                          key=hf-one-good-key-0 key=hf-two-good-key-0;
+    llm_gateway_model  ~^[^/]+/[^/]+$  hf;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"mock/reset-mid-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- response_headers
+X-Attempts: 1
+--- response_body_like: "code":"upstream_stream_truncated"\}\}\n\ndata: \[DONE\]\n\n$
+--- error_log
+stream ended prematurely
+
+
+
+=== TEST 15: Gemini's 403 (a disabled API) disables the key; the next key answers
+--- http_config
+    llm_gateway_zone  zone=llm_test:1m;
+    llm_gateway_provider  gemini type=gemini pass=/_llm/gemini models=off
+                          key=gm-denied-status-403 key=gm-good-key-0123456789;
+    llm_gateway_model  ~^gemini-  gemini;
+--- config
+    location /v1/ {
+        llm_gateway;
+        add_header X-Attempts $llm_gateway_attempts always;
+    }
+--- request eval
+$::Gemini
+--- response_headers
+X-Attempts: 2
+--- error_log eval
+qr/key "gm-d\.\.\.-403" \(\w{12}\) is disabled: 403 /

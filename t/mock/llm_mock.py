@@ -580,6 +580,7 @@ class State:
     def __init__(self, max_records, gate_timeout=GATE_TIMEOUT):
         self.gate_timeout = gate_timeout
         self.records = collections.deque(maxlen=max_records)
+        self.seen_keys = set()
         self.seq = itertools.count(1)
         self.gates = {}
 
@@ -1010,8 +1011,15 @@ class MockServer:
         # CONSTRUCTED: a key ending in "-status-NNN" gets that status, so
         # that key pools can be tested key by key ("-status-429" is the
         # router's 429 with Retry-After: 7).
-        m = re.search(r"-status-(\d{3})$", ex.req.header("authorization", ""))
+        auth = ex.req.header("authorization", "")
+        m = re.search(r"-status-(\d{3})$", auth)
         if m:
+            return await self.status_scenario(ex, int(m.group(1)), None)
+        # CONSTRUCTED: "-first-NNN": that status for the key's first request
+        # only, as a key that comes back (for re-checks of disabled keys).
+        m = re.search(r"-first-(\d{3})$", auth)
+        if m and auth not in self.state.seen_keys:
+            self.state.seen_keys.add(auth)
             return await self.status_scenario(ex, int(m.group(1)), None)
 
         if not isinstance(model, str) or not model.startswith("mock/"):
