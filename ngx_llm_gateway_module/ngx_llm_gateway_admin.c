@@ -15,9 +15,6 @@
 #include "ngx_llm_gateway_module.h"
 
 
-#define ngx_llm_gateway_ok(call)  ((call) == yajl_gen_status_ok)
-
-
 static ngx_int_t ngx_llm_gateway_admin_view(ngx_http_request_t *r,
     ngx_llm_gateway_key_t *only);
 static ngx_int_t ngx_llm_gateway_admin_key(yajl_gen g,
@@ -200,13 +197,13 @@ ngx_llm_gateway_admin_view(ngx_http_request_t *r, ngx_llm_gateway_key_t *only)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!ngx_llm_gateway_ok(yajl_gen_map_open(g))
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
         || ngx_llm_gateway_json_gen_cstr(g, "shared") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_bool(g, gmcf->shm_zone != NULL))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_bool(g, gmcf->shm_zone != NULL))
         || ngx_llm_gateway_json_gen_cstr(g, "time") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, ngx_time()))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, ngx_time()))
         || ngx_llm_gateway_json_gen_cstr(g, "providers") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_array_open(g)))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -214,14 +211,14 @@ ngx_llm_gateway_admin_view(ngx_http_request_t *r, ngx_llm_gateway_key_t *only)
     pcfp = gmcf->providers.elts;
 
     for (i = 0; i < gmcf->providers.nelts; i++) {
-        if (!ngx_llm_gateway_ok(yajl_gen_map_open(g))
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
             || ngx_llm_gateway_json_gen_cstr(g, "name") != NGX_OK
             || ngx_llm_gateway_json_gen_str(g, &pcfp[i]->name) != NGX_OK
             || ngx_llm_gateway_json_gen_cstr(g, "type") != NGX_OK
             || ngx_llm_gateway_json_gen_str(g, &pcfp[i]->type->name)
                != NGX_OK
             || ngx_llm_gateway_json_gen_cstr(g, "keys") != NGX_OK
-            || !ngx_llm_gateway_ok(yajl_gen_array_open(g)))
+            || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g)))
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -240,15 +237,15 @@ ngx_llm_gateway_admin_view(ngx_http_request_t *r, ngx_llm_gateway_key_t *only)
             }
         }
 
-        if (!ngx_llm_gateway_ok(yajl_gen_array_close(g))
-            || !ngx_llm_gateway_ok(yajl_gen_map_close(g)))
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
+            || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    if (!ngx_llm_gateway_ok(yajl_gen_array_close(g))
-        || !ngx_llm_gateway_ok(yajl_gen_map_close(g))
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
         || ngx_llm_gateway_json_take(g, r->pool, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -283,7 +280,7 @@ ngx_llm_gateway_admin_key(yajl_gen g, ngx_llm_gateway_provider_conf_t *pcf,
     error.data = v.error;
     error.len = v.error_len;
 
-    if (!ngx_llm_gateway_ok(yajl_gen_map_open(g))
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
         || ngx_llm_gateway_json_gen_cstr(g, "id") != NGX_OK
         || ngx_llm_gateway_json_gen_str(g, &id) != NGX_OK
         || ngx_llm_gateway_json_gen_cstr(g, "key") != NGX_OK
@@ -291,9 +288,9 @@ ngx_llm_gateway_admin_key(yajl_gen g, ngx_llm_gateway_provider_conf_t *pcf,
         || ngx_llm_gateway_json_gen_cstr(g, "state") != NGX_OK
         || ngx_llm_gateway_json_gen_str(g, &state) != NGX_OK
         || ngx_llm_gateway_json_gen_cstr(g, "cooldown_ms") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.cooldown))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.cooldown))
         || ngx_llm_gateway_json_gen_cstr(g, "failures") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.fails))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.fails))
         || ngx_llm_gateway_json_gen_cstr(g, "last_error") != NGX_OK)
     {
         return NGX_ERROR;
@@ -304,19 +301,19 @@ ngx_llm_gateway_admin_key(yajl_gen g, ngx_llm_gateway_provider_conf_t *pcf,
             return NGX_ERROR;
         }
 
-    } else if (!ngx_llm_gateway_ok(yajl_gen_null(g))) {
+    } else if (!ngx_llm_gateway_gen_ok(yajl_gen_null(g))) {
         return NGX_ERROR;
     }
 
     if (ngx_llm_gateway_json_gen_cstr(g, "changed") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.changed))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.changed))
         || ngx_llm_gateway_json_gen_cstr(g, "in_flight") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.in_flight))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.in_flight))
         || ngx_llm_gateway_json_gen_cstr(g, "requests") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.requests))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.requests))
         || ngx_llm_gateway_json_gen_cstr(g, "successes") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.successes))
-        || !ngx_llm_gateway_ok(yajl_gen_map_close(g)))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.successes))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g)))
     {
         return NGX_ERROR;
     }
@@ -350,11 +347,11 @@ ngx_llm_gateway_keys_list(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!ngx_llm_gateway_ok(yajl_gen_map_open(g))
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
         || ngx_llm_gateway_json_gen_cstr(g, "status") != NGX_OK
         || ngx_llm_gateway_json_gen_cstr(g, "success") != NGX_OK
         || ngx_llm_gateway_json_gen_cstr(g, "data") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_map_open(g)))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g)))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -365,7 +362,7 @@ ngx_llm_gateway_keys_list(ngx_http_request_t *r)
         if (ngx_llm_gateway_json_gen_cstr(g, valid ? "valid_keys"
                                                    : "invalid_keys")
             != NGX_OK
-            || !ngx_llm_gateway_ok(yajl_gen_map_open(g)))
+            || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g)))
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -383,22 +380,22 @@ ngx_llm_gateway_keys_list(ngx_http_request_t *r)
                 total++;
 
                 if (ngx_llm_gateway_json_gen_str(g, &key[j].masked) != NGX_OK
-                    || !ngx_llm_gateway_ok(yajl_gen_integer(g, v.fails)))
+                    || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, v.fails)))
                 {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
             }
         }
 
-        if (!ngx_llm_gateway_ok(yajl_gen_map_close(g))) {
+        if (!ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    if (!ngx_llm_gateway_ok(yajl_gen_map_close(g))
+    if (!ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
         || ngx_llm_gateway_json_gen_cstr(g, "total") != NGX_OK
-        || !ngx_llm_gateway_ok(yajl_gen_integer(g, total))
-        || !ngx_llm_gateway_ok(yajl_gen_map_close(g))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, total))
+        || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
         || ngx_llm_gateway_json_take(g, r->pool, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

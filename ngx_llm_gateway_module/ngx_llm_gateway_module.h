@@ -24,6 +24,8 @@
 #define NGX_LLM_GATEWAY_DIGEST_LEN        32
 #define NGX_LLM_GATEWAY_KEY_ID_LEN        12
 #define NGX_LLM_GATEWAY_MAX_ATTEMPTS      10
+
+#define ngx_llm_gateway_gen_ok(call)  ((call) == yajl_gen_status_ok)
 #define NGX_LLM_GATEWAY_JSON_MAX_DEPTH    64
 #define NGX_LLM_GATEWAY_JSON_MAX_NODES    262144
 

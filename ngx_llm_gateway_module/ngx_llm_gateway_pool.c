@@ -38,8 +38,8 @@ static ngx_llm_gateway_key_state_t *ngx_llm_gateway_pool_state(
     u_char *digest);
 static void ngx_llm_gateway_pool_error(ngx_llm_gateway_key_state_t *st,
     ngx_uint_t status, ngx_str_t *reason);
-static void ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx);
-static void ngx_llm_gateway_pool_unlock(ngx_llm_gateway_ctx_t *ctx);
+static void ngx_llm_gateway_pool_lock(void);
+static void ngx_llm_gateway_pool_unlock(void);
 static void ngx_llm_gateway_key_release(void *data);
 static ngx_uint_t ngx_llm_gateway_key_tried(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_key_t *key);
@@ -332,7 +332,7 @@ ngx_llm_gateway_key_recheck(ngx_llm_gateway_provider_conf_t *pcf,
         return 0;
     }
 
-    ngx_llm_gateway_pool_lock(NULL);
+    ngx_llm_gateway_pool_lock();
 
     due = st->disabled
           && (ngx_msec_int_t) (ngx_current_msec - st->recheck_at) >= 0;
@@ -341,7 +341,7 @@ ngx_llm_gateway_key_recheck(ngx_llm_gateway_provider_conf_t *pcf,
         st->recheck_at = ngx_current_msec + pcf->recheck;
     }
 
-    ngx_llm_gateway_pool_unlock(NULL);
+    ngx_llm_gateway_pool_unlock();
 
     return due;
 }
@@ -563,7 +563,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
         (void) ngx_atomic_fetch_add(&st->successes, 1);
 
         if (st->fails || st->cools || st->disabled) {
-            ngx_llm_gateway_pool_lock(ctx);
+            ngx_llm_gateway_pool_lock();
 
             st->fails = 0;
             st->cools = 0;
@@ -582,7 +582,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
                               (size_t) NGX_LLM_GATEWAY_KEY_ID_LEN, key->id);
             }
 
-            ngx_llm_gateway_pool_unlock(ctx);
+            ngx_llm_gateway_pool_unlock();
         }
 
         return;
@@ -591,7 +591,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
     if (status == 429) {
         ms = retry_after ? (ngx_msec_t) retry_after * 1000 : pcf->cooldown;
 
-        ngx_llm_gateway_pool_lock(ctx);
+        ngx_llm_gateway_pool_lock();
 
         /* each 429 in a row doubles the wait */
 
@@ -630,7 +630,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
             }
         }
 
-        ngx_llm_gateway_pool_unlock(ctx);
+        ngx_llm_gateway_pool_unlock();
 
         ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
                       "llm gateway: provider \"%V\" key \"%V\" (%*s) "
@@ -643,14 +643,14 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
     }
 
     if (status == 401 || status == 402 || status == 403) {
-        ngx_llm_gateway_pool_lock(ctx);
+        ngx_llm_gateway_pool_lock();
 
         st->disabled = 1;
         st->changed = ngx_time();
         st->recheck_at = ngx_current_msec + pcf->recheck;
         ngx_llm_gateway_pool_error(st, status, reason);
 
-        ngx_llm_gateway_pool_unlock(ctx);
+        ngx_llm_gateway_pool_unlock();
 
         ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
                       "llm gateway: provider \"%V\" key \"%V\" (%*s) is "
@@ -665,7 +665,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
         return;
     }
 
-    ngx_llm_gateway_pool_lock(ctx);
+    ngx_llm_gateway_pool_lock();
 
     if (st->fails == 0
         || (ngx_msec_int_t) (ngx_current_msec - st->fails_since)
@@ -683,7 +683,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
         st->changed = ngx_time();
         st->fails = 0;
 
-        ngx_llm_gateway_pool_unlock(ctx);
+        ngx_llm_gateway_pool_unlock();
 
         ngx_log_error(NGX_LOG_WARN, ctx->log, 0,
                       "llm gateway: provider \"%V\" key \"%V\" (%*s) "
@@ -694,7 +694,7 @@ ngx_llm_gateway_key_outcome(ngx_llm_gateway_ctx_t *ctx, ngx_uint_t status,
         return;
     }
 
-    ngx_llm_gateway_pool_unlock(ctx);
+    ngx_llm_gateway_pool_unlock();
 }
 
 
@@ -766,7 +766,7 @@ ngx_llm_gateway_key_view(ngx_llm_gateway_key_t *key,
 
     st = key->state;
 
-    ngx_llm_gateway_pool_lock(NULL);
+    ngx_llm_gateway_pool_lock();
 
     left = (ngx_msec_int_t) (st->cool_until - ngx_current_msec);
 
@@ -777,7 +777,7 @@ ngx_llm_gateway_key_view(ngx_llm_gateway_key_t *key,
     v->error_len = st->error_len;
     ngx_memcpy(v->error, st->error, st->error_len);
 
-    ngx_llm_gateway_pool_unlock(NULL);
+    ngx_llm_gateway_pool_unlock();
 
     v->in_flight = st->in_flight;
     v->requests = st->requests;
@@ -794,7 +794,7 @@ ngx_llm_gateway_key_admin(ngx_llm_gateway_key_t *key, ngx_uint_t action)
 
     st = key->state;
 
-    ngx_llm_gateway_pool_lock(NULL);
+    ngx_llm_gateway_pool_lock();
 
     switch (action) {
 
@@ -822,12 +822,12 @@ ngx_llm_gateway_key_admin(ngx_llm_gateway_key_t *key, ngx_uint_t action)
 
     st->changed = ngx_time();
 
-    ngx_llm_gateway_pool_unlock(NULL);
+    ngx_llm_gateway_pool_unlock();
 }
 
 
 static void
-ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx)
+ngx_llm_gateway_pool_lock(void)
 {
     if (ngx_llm_gateway_shpool) {
         ngx_shmtx_lock(&ngx_llm_gateway_shpool->mutex);
@@ -836,7 +836,7 @@ ngx_llm_gateway_pool_lock(ngx_llm_gateway_ctx_t *ctx)
 
 
 static void
-ngx_llm_gateway_pool_unlock(ngx_llm_gateway_ctx_t *ctx)
+ngx_llm_gateway_pool_unlock(void)
 {
     if (ngx_llm_gateway_shpool) {
         ngx_shmtx_unlock(&ngx_llm_gateway_shpool->mutex);

@@ -26,9 +26,6 @@
 #define NGX_LLM_GATEWAY_GEMINI_MAX_CANDIDATES                                \
     NGX_LLM_GATEWAY_GEMINI_SCAN_CANDIDATES
 
-#define ngx_llm_gateway_gen_ok(call)  ((call) == yajl_gen_status_ok)
-
-
 /* what a stream has told so far, per candidate and for usage */
 typedef struct {
     ngx_str_t                       id;
@@ -107,7 +104,7 @@ static ngx_int_t ngx_llm_gateway_gemini_fast_response(
 static ngx_int_t ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_gemini_scan_t *scan);
 static ngx_int_t ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
-    ngx_uint_t index, char *delta, size_t delta_len, ngx_str_t *text);
+    ngx_uint_t index, ngx_str_t *delta, ngx_str_t *text);
 static void ngx_llm_gateway_gemini_fast_usage(
     ngx_llm_gateway_gemini_stream_t *st, ngx_llm_gateway_gemini_scan_t *scan);
 static ngx_int_t ngx_llm_gateway_gemini_process_response(
@@ -2320,6 +2317,12 @@ ngx_llm_gateway_gemini_chunk(ngx_llm_gateway_ctx_t *ctx, yajl_val root)
 #define NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL                                    \
     "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
 
+/* a chunk's delta, up to the opening quote of the escaped text */
+static ngx_str_t  ngx_llm_gateway_gemini_content_delta =
+    ngx_string(",\"delta\":{\"content\":\"");
+static ngx_str_t  ngx_llm_gateway_gemini_reasoning_delta =
+    ngx_string(",\"delta\":{\"reasoning_content\":\"");
+
 #define NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA                                    \
     ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"                  \
     "\"logprobs\":null,\"finish_reason\":null}]}\n\n"
@@ -2362,18 +2365,11 @@ ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
 
         if (piece->thought) {
             rc = ngx_llm_gateway_gemini_fast_delta(ctx, index,
-                                          ",\"delta\":{\"reasoning_content\":\"",
-                                          sizeof(",\"delta\":{"
-                                                 "\"reasoning_content\":\"")
-                                          - 1,
-                                          &piece->text);
+                     &ngx_llm_gateway_gemini_reasoning_delta, &piece->text);
 
         } else {
             rc = ngx_llm_gateway_gemini_fast_delta(ctx, index,
-                                          ",\"delta\":{\"content\":\"",
-                                          sizeof(",\"delta\":{\"content\":\"")
-                                          - 1,
-                                          &piece->text);
+                     &ngx_llm_gateway_gemini_content_delta, &piece->text);
 
             st->chars[index] += ngx_llm_gateway_gemini_scan_chars(
                                         piece->text.data, piece->text.len);
@@ -2403,7 +2399,7 @@ ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
 
 static ngx_int_t
 ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
-    ngx_uint_t index, char *delta, size_t delta_len, ngx_str_t *text)
+    ngx_uint_t index, ngx_str_t *delta, ngx_str_t *text)
 {
     u_char                           *p, num[1];
     size_t                            len, num_len;
@@ -2426,7 +2422,8 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
 
         st->head.data = p;
 
-        p = ngx_sprintf(p, "{\"id\":\"%V\",\"object\":\"chat.completion.chunk\","
+        p = ngx_sprintf(p, "{\"id\":\"%V\","
+                        "\"object\":\"chat.completion.chunk\","
                         "\"created\":%T,\"model\":\"", &st->id, st->created);
         p = (u_char *) ngx_escape_json(p, ctx->model.data, ctx->model.len);
         p = ngx_cpymem(p, "\",\"choices\":[{\"index\":",
@@ -2458,9 +2455,9 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
         }
     }
 
-    /* the chunk in one piece where it fits a buffer, as it nearly always does */
+    /* the chunk in one piece where it fits a buffer, as nearly always */
 
-    len = 6 + st->head.len + num_len + delta_len + text->len
+    len = 6 + st->head.len + num_len + delta->len + text->len
           + sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1;
 
     p = ngx_llm_gateway_out_reserve(out, len);
@@ -2469,7 +2466,7 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
         p = ngx_cpymem(p, "data: ", 6);
         p = ngx_cpymem(p, st->head.data, st->head.len);
         p = ngx_cpymem(p, num, num_len);
-        p = ngx_cpymem(p, delta, delta_len);
+        p = ngx_cpymem(p, delta->data, delta->len);
         p = ngx_cpymem(p, text->data, text->len);
         ngx_memcpy(p, NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL,
                    sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1);
@@ -2481,7 +2478,7 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
         || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
            != NGX_OK
         || ngx_llm_gateway_out_append(out, num, num_len) != NGX_OK
-        || ngx_llm_gateway_out_append(out, (u_char *) delta, delta_len)
+        || ngx_llm_gateway_out_append(out, delta->data, delta->len)
            != NGX_OK
         || ngx_llm_gateway_out_append(out, text->data, text->len) != NGX_OK
         || ngx_llm_gateway_out_append(out,
