@@ -34,6 +34,11 @@
 #endif
 
 
+/* what a string held, besides plain ASCII */
+#define NGX_LLM_GATEWAY_SCAN_ESCAPE      1
+#define NGX_LLM_GATEWAY_SCAN_NON_ASCII   2
+
+
 /* below the tree parser's limits: a document it refuses is declined */
 #define NGX_LLM_GATEWAY_SCAN_MAX_DEPTH   48
 #define NGX_LLM_GATEWAY_SCAN_MAX_VALUES  65536
@@ -43,11 +48,26 @@ typedef struct {
     u_char                         *p;
     u_char                         *last;
     ngx_uint_t                      values;
+
+    /* where holes are noted while a shape is learnt, or NULL */
+    u_char                         *start;
+    ngx_llm_gateway_gemini_shape_t *shape;
+    ngx_uint_t                      overflow;
 } ngx_llm_gateway_scan_cur_t;
 
 
+static ngx_int_t ngx_llm_gateway_scan_answer(ngx_llm_gateway_scan_cur_t *c,
+    ngx_llm_gateway_gemini_scan_t *scan);
+static ngx_int_t ngx_llm_gateway_scan_match(u_char *p, size_t len,
+    ngx_llm_gateway_gemini_scan_t *scan,
+    ngx_llm_gateway_gemini_shape_t *shape);
+static void ngx_llm_gateway_scan_learn(ngx_llm_gateway_scan_cur_t *c,
+    ngx_llm_gateway_gemini_scan_t *scan);
+static ngx_llm_gateway_gemini_hole_t *ngx_llm_gateway_scan_hole(
+    ngx_llm_gateway_scan_cur_t *c, u_char *start, ngx_uint_t kind,
+    ngx_uint_t index);
 static ngx_int_t ngx_llm_gateway_scan_string(ngx_llm_gateway_scan_cur_t *c,
-    ngx_str_t *s, ngx_uint_t *escaped);
+    ngx_str_t *s, ngx_uint_t *flags);
 static ngx_int_t ngx_llm_gateway_scan_utf8(ngx_llm_gateway_scan_cur_t *c);
 static ngx_int_t ngx_llm_gateway_scan_number(ngx_llm_gateway_scan_cur_t *c,
     int64_t *value, ngx_uint_t *integer);
@@ -146,33 +166,93 @@ ngx_int_t
 ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
     ngx_llm_gateway_gemini_scan_t *scan)
 {
-    ngx_int_t                   rc;
-    ngx_str_t                   key;
-    ngx_uint_t                  more, seen;
     ngx_llm_gateway_scan_cur_t  c;
+
+    c.p = p;
+    c.last = p + len;
+    c.values = 0;
+    c.start = p;
+    c.shape = NULL;
+    c.overflow = 0;
+
+    return ngx_llm_gateway_scan_answer(&c, scan);
+}
+
+
+/*
+ * The events of one stream nearly always share their shape: the same
+ * members in the same order, with the same white space; only the texts,
+ * the counters and a few other values change.  So the bytes of the last
+ * answer taken are kept, with the places of those values ("holes"), and
+ * the next answer is first matched against them: the bytes between holes
+ * must be equal, and each hole must hold a valid value of the same kind
+ * (a string, or a number).  Then the answer has exactly the structure of
+ * the one learnt, already checked, and only the holes needed a look:
+ * about a fifth of the work of a full scan.  Any difference makes it a
+ * full scan, which learns the new shape.
+ */
+
+ngx_int_t
+ngx_llm_gateway_gemini_scan_shaped(u_char *p, size_t len,
+    ngx_llm_gateway_gemini_scan_t *scan, ngx_llm_gateway_gemini_shape_t *shape)
+{
+    ngx_int_t                   rc;
+    ngx_llm_gateway_scan_cur_t  c;
+
+    if (shape->len
+        && ngx_llm_gateway_scan_match(p, len, scan, shape) == NGX_OK)
+    {
+        shape->hits++;
+        return NGX_OK;
+    }
+
+    shape->misses++;
+    shape->len = 0;
+    shape->nholes = 0;
+
+    c.p = p;
+    c.last = p + len;
+    c.values = 0;
+    c.start = p;
+    c.shape = (len <= NGX_LLM_GATEWAY_GEMINI_SHAPE_SIZE) ? shape : NULL;
+    c.overflow = 0;
+
+    rc = ngx_llm_gateway_scan_answer(&c, scan);
+
+    if (rc == NGX_OK && c.shape && !c.overflow) {
+        ngx_llm_gateway_scan_learn(&c, scan);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_scan_answer(ngx_llm_gateway_scan_cur_t *c,
+    ngx_llm_gateway_gemini_scan_t *scan)
+{
+    ngx_int_t   rc;
+    ngx_str_t   key;
+    ngx_uint_t  more, seen;
 
     scan->npieces = 0;
     scan->ncandidates = 0;
     scan->usage = 0;
 
-    c.p = p;
-    c.last = p + len;
-    c.values = 0;
+    ngx_llm_gateway_scan_ws(c);
 
-    ngx_llm_gateway_scan_ws(&c);
-
-    if (!ngx_llm_gateway_scan_is(&c, '{')) {
+    if (!ngx_llm_gateway_scan_is(c, '{')) {
         return NGX_DECLINED;
     }
 
-    c.p++;
+    c->p++;
     seen = 0;
 
-    rc = ngx_llm_gateway_scan_next(&c, '}', &more);
+    rc = ngx_llm_gateway_scan_next(c, '}', &more);
 
     while (rc == NGX_OK && more) {
 
-        if (ngx_llm_gateway_scan_key(&c, &key) != NGX_OK) {
+        if (ngx_llm_gateway_scan_key(c, &key) != NGX_OK) {
             return NGX_DECLINED;
         }
 
@@ -182,7 +262,7 @@ ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
             }
 
             seen |= 1;
-            rc = ngx_llm_gateway_scan_candidates(&c, scan);
+            rc = ngx_llm_gateway_scan_candidates(c, scan);
 
         } else if (ngx_llm_gateway_scan_key_is(&key, "usageMetadata")) {
             if (seen & 2) {
@@ -190,7 +270,7 @@ ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
             }
 
             seen |= 2;
-            rc = ngx_llm_gateway_scan_usage(&c, scan);
+            rc = ngx_llm_gateway_scan_usage(c, scan);
 
         } else if (ngx_llm_gateway_scan_key_is(&key, "promptFeedback")
                    || ngx_llm_gateway_scan_key_is(&key, "error"))
@@ -199,14 +279,14 @@ ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
             return NGX_DECLINED;
 
         } else {
-            rc = ngx_llm_gateway_scan_skip(&c, 1);
+            rc = ngx_llm_gateway_scan_skip(c, 1);
         }
 
         if (rc != NGX_OK) {
             return NGX_DECLINED;
         }
 
-        rc = ngx_llm_gateway_scan_next(&c, '}', &more);
+        rc = ngx_llm_gateway_scan_next(c, '}', &more);
     }
 
     if (rc != NGX_OK) {
@@ -215,9 +295,165 @@ ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
 
     /* one document, nothing after it but white space */
 
-    ngx_llm_gateway_scan_ws(&c);
+    ngx_llm_gateway_scan_ws(c);
 
-    return c.p == c.last ? NGX_OK : NGX_DECLINED;
+    return c->p == c->last ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* a value whose bytes may change from one answer to the next */
+
+static ngx_llm_gateway_gemini_hole_t *
+ngx_llm_gateway_scan_hole(ngx_llm_gateway_scan_cur_t *c, u_char *start,
+    ngx_uint_t kind, ngx_uint_t index)
+{
+    ngx_llm_gateway_gemini_hole_t  *h;
+
+    if (c->shape->nholes == NGX_LLM_GATEWAY_GEMINI_SHAPE_HOLES) {
+        c->overflow = 1;
+        return NULL;
+    }
+
+    h = &c->shape->holes[c->shape->nholes++];
+
+    h->start = (uint16_t) (start - c->start);
+    h->end = (uint16_t) (c->p - c->start);
+    h->kind = (uint8_t) kind;
+    h->index = (uint8_t) index;
+    h->thought = 0;
+
+    return h;
+}
+
+
+/* an answer was taken by a full scan: its bytes become the shape */
+
+static void
+ngx_llm_gateway_scan_learn(ngx_llm_gateway_scan_cur_t *c,
+    ngx_llm_gateway_gemini_scan_t *scan)
+{
+    ngx_uint_t                       i;
+    ngx_llm_gateway_gemini_cand_t   *cand;
+    ngx_llm_gateway_gemini_shape_t  *shape;
+
+    shape = c->shape;
+
+    shape->len = c->last - c->start;
+    ngx_memcpy(shape->data, c->start, shape->len);
+
+    /* the finish reasons are in the bytes between holes: point to the copy */
+
+    shape->scan.ncandidates = scan->ncandidates;
+    shape->scan.usage = scan->usage;
+
+    for (i = 0; i < scan->ncandidates; i++) {
+        cand = &shape->scan.candidates[i];
+
+        cand->index = scan->candidates[i].index;
+        cand->finish.len = scan->candidates[i].finish.len;
+        cand->finish.data = cand->finish.len
+                            ? shape->data
+                              + (scan->candidates[i].finish.data - c->start)
+                            : NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_llm_gateway_scan_match(u_char *p, size_t len,
+    ngx_llm_gateway_gemini_scan_t *scan, ngx_llm_gateway_gemini_shape_t *shape)
+{
+    int64_t                         v;
+    size_t                          n, prev;
+    ngx_str_t                       s;
+    ngx_uint_t                      i, flag;
+    ngx_llm_gateway_scan_cur_t      c;
+    ngx_llm_gateway_gemini_hole_t  *h;
+
+    c.last = p + len;
+    c.values = 0;
+    c.start = p;
+    c.shape = NULL;
+    c.overflow = 0;
+
+    scan->npieces = 0;
+    scan->ncandidates = shape->scan.ncandidates;
+    scan->usage = shape->scan.usage;
+
+    for (i = 0; i < shape->scan.ncandidates; i++) {
+        scan->candidates[i] = shape->scan.candidates[i];
+    }
+
+    for (i = 0; i < NGX_LLM_GATEWAY_GEMINI_SCAN_USAGE; i++) {
+        scan->usage_counts[i] = 0;
+    }
+
+    prev = 0;
+
+    for (i = 0; i < shape->nholes; i++) {
+        h = &shape->holes[i];
+
+        /* the bytes before the hole, as they were */
+
+        n = h->start - prev;
+
+        if ((size_t) (c.last - p) < n
+            || ngx_memcmp(p, shape->data + prev, n) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        c.p = p + n;
+
+        switch (h->kind) {
+
+        case NGX_LLM_GATEWAY_GEMINI_HOLE_TEXT:
+            if (ngx_llm_gateway_scan_string(&c, &s, &flag) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+
+            /* an empty text adds nothing, as in a full scan */
+
+            if (s.len) {
+                if (scan->npieces == NGX_LLM_GATEWAY_GEMINI_SCAN_PIECES) {
+                    return NGX_DECLINED;
+                }
+
+                scan->pieces[scan->npieces].text = s;
+                scan->pieces[scan->npieces].chars = flag
+                    ? ngx_llm_gateway_gemini_scan_chars(s.data, s.len) : s.len;
+                scan->pieces[scan->npieces].candidate = h->index;
+                scan->pieces[scan->npieces].thought = h->thought;
+                scan->npieces++;
+            }
+
+            break;
+
+        default: /* NGX_LLM_GATEWAY_GEMINI_HOLE_USAGE, _NUMBER */
+            if (ngx_llm_gateway_scan_number(&c, &v, &flag) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+
+            if (h->kind == NGX_LLM_GATEWAY_GEMINI_HOLE_USAGE && flag) {
+                scan->usage_counts[h->index] = v;
+            }
+        }
+
+        p = c.p;
+        prev = h->end;
+    }
+
+    /* the rest, to the end of the answer */
+
+    n = shape->len - prev;
+
+    if ((size_t) (c.last - p) != n
+        || ngx_memcmp(p, shape->data + prev, n) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -271,10 +507,10 @@ ngx_llm_gateway_scan_next(ngx_llm_gateway_scan_cur_t *c, u_char close,
 static ngx_int_t
 ngx_llm_gateway_scan_key(ngx_llm_gateway_scan_cur_t *c, ngx_str_t *key)
 {
-    ngx_uint_t  escaped;
+    ngx_uint_t  flags;
 
-    if (ngx_llm_gateway_scan_string(c, key, &escaped) != NGX_OK
-        || escaped)
+    if (ngx_llm_gateway_scan_string(c, key, &flags) != NGX_OK
+        || (flags & NGX_LLM_GATEWAY_SCAN_ESCAPE))
     {
         return NGX_DECLINED;
     }
@@ -302,7 +538,7 @@ ngx_llm_gateway_scan_key(ngx_llm_gateway_scan_cur_t *c, ngx_str_t *key)
 
 static ngx_int_t
 ngx_llm_gateway_scan_string(ngx_llm_gateway_scan_cur_t *c, ngx_str_t *s,
-    ngx_uint_t *escaped)
+    ngx_uint_t *flags)
 {
     u_char      ch, *p, *start, *last;
     ngx_uint_t  n, i, u;
@@ -319,7 +555,7 @@ ngx_llm_gateway_scan_string(ngx_llm_gateway_scan_cur_t *c, ngx_str_t *s,
     }
 
     start = ++p;
-    *escaped = 0;
+    *flags = 0;
 
     for ( ;; ) {
 
@@ -391,6 +627,7 @@ ngx_llm_gateway_scan_string(ngx_llm_gateway_scan_cur_t *c, ngx_str_t *s,
         }
 
         if (ch >= 0x80) {
+            *flags |= NGX_LLM_GATEWAY_SCAN_NON_ASCII;
             c->p = p;
 
             if (ngx_llm_gateway_scan_utf8(c) != NGX_OK) {
@@ -403,7 +640,7 @@ ngx_llm_gateway_scan_string(ngx_llm_gateway_scan_cur_t *c, ngx_str_t *s,
 
         /* a backslash */
 
-        *escaped = 1;
+        *flags |= NGX_LLM_GATEWAY_SCAN_ESCAPE;
 
         if (last - p < 2) {
             return NGX_DECLINED;
@@ -635,7 +872,7 @@ ngx_llm_gateway_scan_literal(ngx_llm_gateway_scan_cur_t *c,
 static ngx_int_t
 ngx_llm_gateway_scan_skip(ngx_llm_gateway_scan_cur_t *c, ngx_uint_t depth)
 {
-    u_char      stack[NGX_LLM_GATEWAY_SCAN_MAX_DEPTH];
+    u_char     *start, stack[NGX_LLM_GATEWAY_SCAN_MAX_DEPTH];
     int64_t     v;
     ngx_str_t   s;
     ngx_uint_t  n, more, flag;
@@ -682,6 +919,12 @@ ngx_llm_gateway_scan_skip(ngx_llm_gateway_scan_cur_t *c, ngx_uint_t depth)
             break;
 
         case '"':
+
+            /*
+             * Not a hole: the strings skipped (a role, a model version,
+             * a response id) stay the same through a stream.
+             */
+
             if (ngx_llm_gateway_scan_string(c, &s, &flag) != NGX_OK) {
                 return NGX_DECLINED;
             }
@@ -696,8 +939,15 @@ ngx_llm_gateway_scan_skip(ngx_llm_gateway_scan_cur_t *c, ngx_uint_t depth)
             break;
 
         default:
+            start = c->p;
+
             if (ngx_llm_gateway_scan_number(c, &v, &flag) != NGX_OK) {
                 return NGX_DECLINED;
+            }
+
+            if (c->shape) {
+                (void) ngx_llm_gateway_scan_hole(c, start,
+                                        NGX_LLM_GATEWAY_GEMINI_HOLE_NUMBER, 0);
             }
         }
 
@@ -777,7 +1027,7 @@ ngx_llm_gateway_scan_candidate(ngx_llm_gateway_scan_cur_t *c,
     int64_t     v;
     ngx_int_t   rc;
     ngx_str_t   key;
-    ngx_uint_t  more, seen, integer, escaped;
+    ngx_uint_t  more, seen, integer, flags;
 
     if (!ngx_llm_gateway_scan_is(c, '{')) {
         return NGX_DECLINED;
@@ -830,9 +1080,10 @@ ngx_llm_gateway_scan_candidate(ngx_llm_gateway_scan_cur_t *c,
 
             if (ngx_llm_gateway_scan_string(c,
                                             &scan->candidates[ordinal].finish,
-                                            &escaped)
+                                            &flags)
                 != NGX_OK
-                || escaped || scan->candidates[ordinal].finish.len == 0)
+                || (flags & NGX_LLM_GATEWAY_SCAN_ESCAPE)
+                || scan->candidates[ordinal].finish.len == 0)
             {
                 return NGX_DECLINED;
             }
@@ -918,9 +1169,11 @@ static ngx_int_t
 ngx_llm_gateway_scan_part(ngx_llm_gateway_scan_cur_t *c,
     ngx_llm_gateway_gemini_scan_t *scan, ngx_uint_t ordinal)
 {
-    ngx_int_t   rc;
-    ngx_str_t   key, text;
-    ngx_uint_t  more, seen, thought, escaped, has_text;
+    u_char                         *start;
+    ngx_int_t                       rc;
+    ngx_str_t                       key, text;
+    ngx_uint_t                      more, seen, thought, flags, has_text;
+    ngx_llm_gateway_gemini_hole_t  *h;
 
     if (!ngx_llm_gateway_scan_is(c, '{')) {
         return NGX_DECLINED;
@@ -932,6 +1185,8 @@ ngx_llm_gateway_scan_part(ngx_llm_gateway_scan_cur_t *c,
     thought = 0;
     has_text = 0;
     ngx_str_null(&text);
+    h = NULL;
+    flags = 0;
 
     rc = ngx_llm_gateway_scan_next(c, '}', &more);
 
@@ -948,8 +1203,15 @@ ngx_llm_gateway_scan_part(ngx_llm_gateway_scan_cur_t *c,
 
             seen |= 1;
             has_text = 1;
+            start = c->p;
 
-            rc = ngx_llm_gateway_scan_string(c, &text, &escaped);
+            rc = ngx_llm_gateway_scan_string(c, &text, &flags);
+
+            if (rc == NGX_OK && c->shape) {
+                h = ngx_llm_gateway_scan_hole(c, start,
+                                              NGX_LLM_GATEWAY_GEMINI_HOLE_TEXT,
+                                              ordinal);
+            }
 
         } else if (ngx_llm_gateway_scan_key_is(&key, "thought")) {
             if (seen & 2) {
@@ -990,6 +1252,12 @@ ngx_llm_gateway_scan_part(ngx_llm_gateway_scan_cur_t *c,
         return NGX_DECLINED;
     }
 
+    /* "thought" may come after the text: the hole learns it at the end */
+
+    if (h) {
+        h->thought = (uint8_t) thought;
+    }
+
     /* a part with neither text nor anything else adds nothing */
 
     if (!has_text || text.len == 0) {
@@ -1001,6 +1269,8 @@ ngx_llm_gateway_scan_part(ngx_llm_gateway_scan_cur_t *c,
     }
 
     scan->pieces[scan->npieces].text = text;
+    scan->pieces[scan->npieces].chars = flags
+        ? ngx_llm_gateway_gemini_scan_chars(text.data, text.len) : text.len;
     scan->pieces[scan->npieces].candidate = ordinal;
     scan->pieces[scan->npieces].thought = thought;
     scan->npieces++;
@@ -1015,6 +1285,7 @@ static ngx_int_t
 ngx_llm_gateway_scan_usage(ngx_llm_gateway_scan_cur_t *c,
     ngx_llm_gateway_gemini_scan_t *scan)
 {
+    u_char     *start;
     int64_t     v;
     ngx_int_t   rc;
     ngx_str_t   key;
@@ -1063,7 +1334,13 @@ ngx_llm_gateway_scan_usage(ngx_llm_gateway_scan_cur_t *c,
             if (c->p < c->last && (*c->p == '-'
                                    || (*c->p >= '0' && *c->p <= '9')))
             {
+                start = c->p;
                 rc = ngx_llm_gateway_scan_number(c, &v, &integer);
+
+                if (rc == NGX_OK && c->shape) {
+                    (void) ngx_llm_gateway_scan_hole(c, start,
+                                         NGX_LLM_GATEWAY_GEMINI_HOLE_USAGE, i);
+                }
 
                 if (rc == NGX_OK && integer) {
                     scan->usage_counts[i] = v;

@@ -22,6 +22,7 @@
 
 typedef struct {
     ngx_str_t                       text;       /* JSON-escaped, no quotes */
+    size_t                          chars;      /* code points, decoded */
     ngx_uint_t                      candidate;  /* ordinal in candidates */
     ngx_uint_t                      thought;
 } ngx_llm_gateway_gemini_piece_t;
@@ -51,8 +52,48 @@ typedef struct {
 } ngx_llm_gateway_gemini_scan_t;
 
 
+/*
+ * The shape of a stream's events: the bytes of the last answer taken,
+ * with "holes" where the next answers may differ (texts and numbers).  See ngx_llm_gateway_gemini_scan_shaped().
+ */
+
+#define NGX_LLM_GATEWAY_GEMINI_SHAPE_SIZE   2048
+#define NGX_LLM_GATEWAY_GEMINI_SHAPE_HOLES  48
+
+#define NGX_LLM_GATEWAY_GEMINI_HOLE_TEXT    0   /* a part's text */
+#define NGX_LLM_GATEWAY_GEMINI_HOLE_USAGE   1   /* a usage counter */
+#define NGX_LLM_GATEWAY_GEMINI_HOLE_NUMBER  2   /* a number not read */
+
+
+typedef struct {
+    uint16_t                        start;      /* offsets in the shape */
+    uint16_t                        end;
+    uint8_t                         kind;
+    uint8_t                         index;      /* counter, or candidate */
+    uint8_t                         thought;
+} ngx_llm_gateway_gemini_hole_t;
+
+
+typedef struct {
+    u_char                          data[NGX_LLM_GATEWAY_GEMINI_SHAPE_SIZE];
+    size_t                          len;        /* 0: nothing learnt */
+
+    ngx_llm_gateway_gemini_hole_t   holes[NGX_LLM_GATEWAY_GEMINI_SHAPE_HOLES];
+    ngx_uint_t                      nholes;
+
+    /* candidates and finish reasons (in data) of the answer learnt */
+    ngx_llm_gateway_gemini_scan_t   scan;
+
+    ngx_uint_t                      hits;       /* for tests: answers */
+    ngx_uint_t                      misses;     /* matched, or not */
+} ngx_llm_gateway_gemini_shape_t;
+
+
 ngx_int_t ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
     ngx_llm_gateway_gemini_scan_t *scan);
+ngx_int_t ngx_llm_gateway_gemini_scan_shaped(u_char *p, size_t len,
+    ngx_llm_gateway_gemini_scan_t *scan,
+    ngx_llm_gateway_gemini_shape_t *shape);
 size_t ngx_llm_gateway_gemini_scan_chars(u_char *p, size_t len);
 
 

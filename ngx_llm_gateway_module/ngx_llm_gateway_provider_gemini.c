@@ -45,6 +45,7 @@ typedef struct {
     int64_t                         tool_use;
     int64_t                         total;
 
+    ngx_llm_gateway_gemini_shape_t *shape;     /* of the fast path */
     ngx_pool_t                     *scratch;   /* one event's tree */
     yajl_gen                        gen;
 
@@ -1957,7 +1958,24 @@ ngx_llm_gateway_gemini_process_event(ngx_llm_gateway_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (ngx_llm_gateway_gemini_scan(data->data, data->len, &scan) == NGX_OK) {
+    /* the shape of the stream's answers, learnt from the first taken */
+
+    if (st->shape == NULL) {
+        st->shape = ngx_palloc(ctx->pool,
+                               sizeof(ngx_llm_gateway_gemini_shape_t));
+        if (st->shape == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->shape->len = 0;
+        st->shape->hits = 0;
+        st->shape->misses = 0;
+    }
+
+    if (ngx_llm_gateway_gemini_scan_shaped(data->data, data->len, &scan,
+                                           st->shape)
+        == NGX_OK)
+    {
         return ngx_llm_gateway_gemini_fast_chunk(ctx, &scan);
     }
 
@@ -2371,8 +2389,7 @@ ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
             rc = ngx_llm_gateway_gemini_fast_delta(ctx, index,
                      &ngx_llm_gateway_gemini_content_delta, &piece->text);
 
-            st->chars[index] += ngx_llm_gateway_gemini_scan_chars(
-                                        piece->text.data, piece->text.len);
+            st->chars[index] += piece->chars;
         }
 
         if (rc != NGX_OK) {

@@ -55,6 +55,16 @@ my %events = (
         '{"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_time","args": {"tz": "UTC"}}}],"role": "model"},"index": 0}]}',
         '{"candidates": [{"content": {"parts": [{"text": "Done."}],"role": "model"},"finishReason": "STOP","index": 0}]}',
     ],
+    # one layout for several events (the fast path matches them against
+    # the first), then another one
+    shaped => [
+        '{"candidates": [{"content": {"parts": [{"text": "One "}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 5,"totalTokenCount": 5,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 5}]},"modelVersion": "gemini-x","responseId": "r1"}',
+        '{"candidates": [{"content": {"parts": [{"text": "caf\u00e9 \"two\" ✓ "}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 5,"totalTokenCount": 9,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 5}]},"modelVersion": "gemini-x","responseId": "r1"}',
+        '{"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 5,"totalTokenCount": 10,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 5}]},"modelVersion": "gemini-x","responseId": "r1"}',
+        '{"candidates": [{"content": {"parts": [{"text": "three\n"}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 5,"totalTokenCount": 12,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 5}]},"modelVersion": "gemini-x","responseId": "r1"}',
+        '{"candidates":[{"content":{"parts":[{"text":"four"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":5,"totalTokenCount":13},"modelVersion":"gemini-x","responseId":"r1"}',
+        '{"candidates":[{"content":{"parts":[{"text":"end"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":9,"totalTokenCount":14},"modelVersion":"gemini-x","responseId":"r1"}',
+    ],
     badutf8 => [
         '{"candidates": [{"content": {"parts": [{"text": "ok"}],"role": "model"},"index": 0}]}',
         "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\xff\"}],\"role\": \"model\"},\"index\": 0}]}",
@@ -207,7 +217,28 @@ my $r = '^\{"id":"chatcmpl-\w+","object":"chat.completion","created":\d+,"model"
 
 
 
-=== TEST 7: code without code, output without output, sources without a title or URL
+=== TEST 7: events of one layout, then of another: the same both ways
+--- http_config eval: $::Http
+--- config eval: $::Locations
+--- user_files eval: \@::Files
+--- request eval
+[main::body("fast-shaped", ',"stream_options":{"include_usage":true}'),
+ main::body("slow-shaped", ',"stream_options":{"include_usage":true}')]
+--- response_body_like eval
+my $r = '^' . main::chunk(0, '\{"role":"assistant","content":""\}')
+  . main::chunk(0, '\{"content":"One "\}')
+  . main::chunk(0, '\{"content":"caf(?:\\\\u00e9|\x{c3}\x{a9}) \\\\"two\\\\" \x{e2}\x{9c}\x{93} "\}')
+  . main::chunk(0, '\{"content":"three\\\\n"\}')
+  . main::chunk(0, '\{"content":"four"\}')
+  . main::chunk(0, '\{"content":"end"\}')
+  . 'data: ' . $::Head . '0,"delta":\{\},"logprobs":null,"finish_reason":"stop"\}\]\}\n\n'
+  . 'data: \{"id":"chatcmpl-\w+","object":"chat.completion.chunk","created":\d+,"model":"(?:fast|slow)-shaped","choices":\[\],"usage":\{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14,"prompt_tokens_details":\{"cached_tokens":0\},"completion_tokens_details":\{"reasoning_tokens":0\}\}\}\n\n'
+  . 'data: \[DONE\]\n\n$';
+[$r, $r]
+
+
+
+=== TEST 8: code without code, output without output, sources without a title or URL
 --- http_config eval: $::Http
 --- config eval: $::Locations
 --- user_files eval: \@::Files

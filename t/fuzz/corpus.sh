@@ -4,7 +4,8 @@
 # recorded samples of t/fixtures (see t/fixtures/SOURCES.md).
 #
 #   OUT/scan/         each Gemini answer, and each event of each Gemini
-#                     stream, as one JSON document
+#                     stream, as one JSON document; and each stream's
+#                     events separated by blank lines
 #   OUT/translators/  the same samples with the target byte in front
 #                     (fuzz_translators.c): OpenAI requests for the
 #                     request parsers, answers for the answer translators,
@@ -40,6 +41,10 @@ for f in "$FIX"/gemini_stream_*.sse; do
         n=$((n + 1))
         printf '%s' "${line#data: }" > "$OUT/scan/$b-$n.json"
     done < <(grep '^data: ' "$f" | tr -d '\r')
+    # the whole stream's events, one after the other, for the shapes
+    grep '^data: ' "$f" | tr -d '\r' | sed 's/^data: //' \
+        | awk 'NR > 1 { printf "\n\n" } { printf "%s", $0 }' \
+        > "$OUT/scan/$b-all.json"
     seed "$b" 02 "$f"
     seed "$b-links" 4a "$f"
 done

@@ -7,6 +7,9 @@
  * the candidates, their indexes, finish reasons and text parts are the
  * same, each text decodes to the same string, counts the same
  * characters, and the usage counters are equal.  Any difference aborts.
+ *
+ * The shaped scan (one stream's events matched against the last one
+ * taken) must answer as the full scan does, input by input.
  */
 
 
@@ -82,6 +85,106 @@ fuzz_same_text(ngx_str_t *raw, const char *want)
 }
 
 
+/*
+ * A shaped scan must answer exactly as a full scan of the same bytes:
+ * the same verdict, the same pieces (the same pointers into the input),
+ * candidates, finish reasons and counters.
+ */
+
+static void
+fuzz_same_scan(u_char *p, size_t len, ngx_llm_gateway_gemini_shape_t *shape)
+{
+    size_t                         i;
+    ngx_int_t                      rc;
+    ngx_llm_gateway_gemini_scan_t  a, b;
+
+    rc = ngx_llm_gateway_gemini_scan_shaped(p, len, &a, shape);
+
+    fuzz_check(rc == ngx_llm_gateway_gemini_scan(p, len, &b));
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    fuzz_check(a.npieces == b.npieces);
+
+    for (i = 0; i < a.npieces; i++) {
+        fuzz_check(a.pieces[i].text.data == b.pieces[i].text.data);
+        fuzz_check(a.pieces[i].text.len == b.pieces[i].text.len);
+        fuzz_check(a.pieces[i].chars == b.pieces[i].chars);
+        fuzz_check(a.pieces[i].chars
+                   == ngx_llm_gateway_gemini_scan_chars(a.pieces[i].text.data,
+                                                        a.pieces[i].text.len));
+        fuzz_check(a.pieces[i].candidate == b.pieces[i].candidate);
+        fuzz_check(a.pieces[i].thought == b.pieces[i].thought);
+    }
+
+    fuzz_check(a.ncandidates == b.ncandidates);
+
+    for (i = 0; i < a.ncandidates; i++) {
+        fuzz_check(a.candidates[i].index == b.candidates[i].index);
+        fuzz_check(a.candidates[i].finish.len == b.candidates[i].finish.len);
+        fuzz_check(a.candidates[i].finish.len == 0
+                   || memcmp(a.candidates[i].finish.data,
+                             b.candidates[i].finish.data,
+                             a.candidates[i].finish.len) == 0);
+    }
+
+    fuzz_check(a.usage == b.usage);
+    fuzz_check(!a.usage
+               || memcmp(a.usage_counts, b.usage_counts,
+                         sizeof(a.usage_counts)) == 0);
+}
+
+
+/*
+ * The input as the events of one stream, separated by blank lines (the
+ * corpus has whole streams so): each event through one shape, as the
+ * gateway does; and the whole input through a shape kept from one input
+ * to the next, which the driver's mutations of one seed keep matching.
+ */
+
+static void
+fuzz_shapes(const uint8_t *data, size_t size)
+{
+    u_char                                 *p, *last, *sep, *copy;
+    ngx_llm_gateway_gemini_shape_t         *shape;
+    static ngx_llm_gateway_gemini_shape_t  *kept;
+
+    if (kept == NULL) {
+        kept = calloc(1, sizeof(ngx_llm_gateway_gemini_shape_t));
+    }
+
+    fuzz_same_scan((u_char *) data, size, kept);
+
+    shape = calloc(1, sizeof(ngx_llm_gateway_gemini_shape_t));
+
+    p = (u_char *) data;
+    last = p + size;
+
+    while (p < last) {
+        sep = (u_char *) memmem(p, last - p, "\n\n", 2);
+
+        if (sep == NULL) {
+            sep = last;
+        }
+
+        /* each event in a copy of its own, freed after: ASan sees reuse */
+
+        copy = malloc(sep - p + 1);
+        memcpy(copy, p, sep - p);
+
+        fuzz_same_scan(copy, sep - p, shape);
+
+        free(copy);
+
+        p = (sep == last) ? last : sep + 2;
+    }
+
+    free(shape);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -97,6 +200,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "cachedContentTokenCount", "toolUsePromptTokenCount",
         "totalTokenCount"
     };
+
+    fuzz_shapes(data, size);
 
     rc = ngx_llm_gateway_gemini_scan((u_char *) data, size, &scan);
 

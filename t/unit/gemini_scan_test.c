@@ -78,6 +78,231 @@ accepts(const char *name, const char *json)
 }
 
 
+/*
+ * The shaped scan, one event of a stream after the other: each in a copy
+ * of its own length, freed before the next, so that a shape pointing into
+ * an earlier event (instead of its own copy) is caught by ASan.
+ */
+
+static ngx_int_t
+shaped(const char *json, ngx_llm_gateway_gemini_scan_t *s,
+    ngx_llm_gateway_gemini_shape_t *shape)
+{
+    size_t  len;
+
+    free(input);
+
+    len = strlen(json);
+    input = malloc(len ? len : 1);
+    memcpy(input, json, len);
+
+    return ngx_llm_gateway_gemini_scan_shaped(input, len, s, shape);
+}
+
+
+/* a stream's event with the given text and counters, in Gemini's layout */
+
+static const char *
+event(const char *text, const char *prompt, const char *total,
+    const char *finish)
+{
+    static char  buf[1024];
+
+    snprintf(buf, sizeof(buf),
+             "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": "
+             "\"%s\"}],\"role\": \"model\"},%s\"index\": 0}],"
+             "\"usageMetadata\": {\"promptTokenCount\": %s,"
+             "\"totalTokenCount\": %s,\"promptTokensDetails\": "
+             "[{\"modality\": \"TEXT\",\"tokenCount\": %s}]},"
+             "\"modelVersion\": \"gemini-x\",\"responseId\": \"r1\"}\r\n",
+             text, finish, prompt, total, prompt);
+
+    return buf;
+}
+
+
+static void
+shape_tests(void)
+{
+    ngx_uint_t                       hits;
+    ngx_llm_gateway_gemini_scan_t    s, plain;
+    ngx_llm_gateway_gemini_shape_t  *shape;
+
+    shape = calloc(1, sizeof(ngx_llm_gateway_gemini_shape_t));
+
+    /* the first event is scanned in full, and learnt */
+
+    check(shaped(event("One ", "5", "5", ""), &s, shape) == NGX_OK
+          && shape->hits == 0 && shape->misses == 1 && shape->len > 0,
+          "shape", "the first event is learnt");
+    check(s.npieces == 1 && text_is(&s.pieces[0].text, "One ")
+          && s.pieces[0].chars == 4 && s.usage
+          && s.usage_counts[0] == 5 && s.usage_counts[5] == 5,
+          "shape", "the first event's values");
+
+    /* the same layout, other values: matched */
+
+    check(shaped(event("two \\u00e9 \\\"q\\\" \xe2\x9c\x93", "123456", "7",
+                       ""), &s, shape) == NGX_OK
+          && shape->hits == 1 && shape->misses == 1,
+          "shape", "the second event is matched");
+    check(s.npieces == 1
+          && text_is(&s.pieces[0].text,
+                     "two \\u00e9 \\\"q\\\" \xe2\x9c\x93")
+          && s.pieces[0].chars == 11 && s.pieces[0].candidate == 0
+          && !s.pieces[0].thought,
+          "shape", "the text of a match, escaped, its characters decoded");
+    check(s.usage && s.usage_counts[0] == 123456 && s.usage_counts[5] == 7
+          && s.usage_counts[1] == 0,
+          "shape", "the counters of a match");
+    check(s.ncandidates == 1 && s.candidates[0].index == 0
+          && s.candidates[0].finish.len == 0,
+          "shape", "the candidates of a match");
+
+    /* an empty text adds no piece; a fraction is no counter */
+
+    check(shaped(event("", "5.5", "-3", ""), &s, shape) == NGX_OK
+          && shape->hits == 2 && s.npieces == 0
+          && s.usage_counts[0] == 0 && s.usage_counts[5] == -3,
+          "shape", "an empty text, a fraction, a negative counter");
+
+    /* values a full scan refuses are refused in a hole too */
+
+    hits = shape->hits;
+
+    check(shaped(event("a\x01b", "5", "5", ""), &s, shape) == NGX_DECLINED,
+          "shape", "a control character in a text");
+    check(shaped(event("a\xff" "b", "5", "5", ""), &s, shape) == NGX_DECLINED,
+          "shape", "bad UTF-8 in a text");
+    check(shaped(event("a\\ud800", "5", "5", ""), &s, shape) == NGX_DECLINED,
+          "shape", "a lone surrogate in a text");
+    check(shaped(event("a", "1234567890123456789", "5", ""), &s, shape)
+          == NGX_DECLINED, "shape", "a counter of 19 digits");
+    check(shaped(event("a", "01", "5", ""), &s, shape) == NGX_DECLINED,
+          "shape", "a number with a leading zero");
+    check(shaped(event("a", "-", "5", ""), &s, shape) == NGX_DECLINED,
+          "shape", "a sign alone");
+    check(shaped(event("a", "\"5\"", "5", ""), &s, shape) == NGX_OK
+          && s.usage_counts[0] == 0,
+          "shape", "a counter as a string: another shape, scanned in full");
+    check(shape->hits == hits, "shape", "none of those matched");
+
+    /* learnt again from a good event after those */
+
+    check(shaped(event("x", "1", "2", ""), &s, shape) == NGX_OK
+          && shaped(event("y", "3", "4", ""), &s, shape) == NGX_OK
+          && shape->hits == hits + 1 && text_is(&s.pieces[0].text, "y")
+          && s.usage_counts[0] == 3,
+          "shape", "a good event after a refused one is learnt again");
+
+    /* the last event: a finish reason is another layout */
+
+    check(shaped(event("end", "5", "9", "\"finishReason\": \"STOP\","),
+                 &s, shape) == NGX_OK
+          && shape->hits == hits + 1 && text_is(&s.candidates[0].finish, "STOP"),
+          "shape", "a finish reason: a full scan");
+
+    /* matched: the finish reason comes from the shape's own copy */
+
+    check(shaped(event("more", "5", "10", "\"finishReason\": \"STOP\","),
+                 &s, shape) == NGX_OK
+          && shape->hits == hits + 2
+          && text_is(&s.candidates[0].finish, "STOP")
+          && text_is(&s.pieces[0].text, "more"),
+          "shape", "a matched finish reason");
+
+    /* white space, a cut, bytes after: not the same layout */
+
+    check(shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"c\"}]}}]}",
+                 &s, shape) == NGX_OK && shape->hits == hits + 2,
+          "shape", "other white space: a full scan");
+    check(shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"d\"}]}}]}",
+                 &s, shape) == NGX_OK && shape->hits == hits + 3
+          && text_is(&s.pieces[0].text, "d"),
+          "shape", "and then matched");
+    check(shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"d\"}]}}]}x",
+                 &s, shape) == NGX_DECLINED,
+          "shape", "bytes after the answer");
+    check(shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"d\"}]}}",
+                 &s, shape) == NGX_DECLINED,
+          "shape", "an answer cut short");
+    check(shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"d",
+                 &s, shape) == NGX_DECLINED,
+          "shape", "an answer cut in its text");
+    check(shaped("", &s, shape) == NGX_DECLINED, "shape", "nothing");
+
+    /* thoughts: the flag after the text is learnt with the hole */
+
+    check(shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"t1\","
+                 "\"thought\":true},{\"text\":\"a1\"}]}}]}", &s, shape)
+          == NGX_OK
+          && shaped("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+                    "\"t2\",\"thought\":true},{\"text\":\"a2\"}]}}]}", &s, shape)
+             == NGX_OK
+          && s.npieces == 2 && s.pieces[0].thought && !s.pieces[1].thought
+          && text_is(&s.pieces[1].text, "a2"),
+          "shape", "a thought and an answer in a match");
+
+    /* as many values as a shape holds, and one more: not learnt */
+
+    {
+        char        big[4096];
+        int         i, n, holes;
+        ngx_uint_t  misses;
+
+        for (holes = NGX_LLM_GATEWAY_GEMINI_SHAPE_HOLES;
+             holes <= NGX_LLM_GATEWAY_GEMINI_SHAPE_HOLES + 1;
+             holes++)
+        {
+            n = sprintf(big, "{\"x\":[");
+            for (i = 0; i < holes; i++) {
+                n += sprintf(big + n, "%s%d", i ? "," : "", i);
+            }
+            sprintf(big + n, "]}");
+
+            misses = shape->misses;
+
+            check(shaped(big, &s, shape) == NGX_OK
+                  && shaped(big, &s, shape) == NGX_OK,
+                  "shape", "many numbers");
+            check(shape->misses
+                  == misses + (holes > NGX_LLM_GATEWAY_GEMINI_SHAPE_HOLES
+                               ? 2 : 1),
+                  "shape", "a shape of as many holes as it holds, not more");
+        }
+
+        /* larger than a shape: scanned in full each time */
+
+        memset(big, ' ', 3000);
+        memcpy(big, "{\"x\":1}", 7);
+        big[3000] = '\0';
+
+        misses = shape->misses;
+
+        check(shaped(big, &s, shape) == NGX_OK
+              && shaped(big, &s, shape) == NGX_OK
+              && shape->misses == misses + 2,
+              "shape", "an answer larger than a shape is not learnt");
+    }
+
+    /* every match gives what a full scan of the same bytes gives */
+
+    check(shaped(event("p", "1", "2", ""), &s, shape) == NGX_OK
+          && shaped(event("q\\n", "8", "9", ""), &s, shape) == NGX_OK
+          && ngx_llm_gateway_gemini_scan(input, strlen((char *) event(
+                 "q\\n", "8", "9", "")), &plain) == NGX_OK
+          && s.npieces == plain.npieces
+          && s.pieces[0].text.data == plain.pieces[0].text.data
+          && s.pieces[0].text.len == plain.pieces[0].text.len
+          && s.pieces[0].chars == plain.pieces[0].chars
+          && memcmp(s.usage_counts, plain.usage_counts,
+                    sizeof(s.usage_counts)) == 0,
+          "shape", "a match and a full scan agree");
+
+    free(shape);
+}
+
+
 int
 main(void)
 {
@@ -270,6 +495,8 @@ main(void)
 
         declines("deep", deep);
     }
+
+    shape_tests();
 
     free(input);
 
