@@ -471,6 +471,21 @@ ngx_llm_gateway_relay(ngx_http_request_t *r, ngx_llm_gateway_ctx_t *ctx,
             ngx_free_chain(ctx->pool, cl);
         }
 
+        /*
+         * The upstream's body is complete (its last chunk, or as many
+         * bytes as its Content-Length, was read): the subrequest is
+         * finalized right after this call, in the same event, and the
+         * stream's end is written then.  The last events wait for it in
+         * the output, so that they and the end leave in one write, not
+         * two.
+         */
+
+        if (in && srctx->held == NULL
+            && r->upstream && r->upstream->length == 0)
+        {
+            return NGX_OK;
+        }
+
         out = ngx_llm_gateway_out_take(&ctx->out);
 
         /*

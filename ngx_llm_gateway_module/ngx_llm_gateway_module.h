@@ -628,6 +628,7 @@ ngx_int_t ngx_llm_gateway_out_event(ngx_llm_gateway_out_t *out,
     u_char *data, size_t len);
 ngx_chain_t *ngx_llm_gateway_out_take(ngx_llm_gateway_out_t *out);
 u_char *ngx_llm_gateway_out_reserve(ngx_llm_gateway_out_t *out, size_t len);
+void ngx_llm_gateway_out_unreserve(ngx_llm_gateway_out_t *out, size_t len);
 size_t ngx_llm_gateway_out_backlog(ngx_llm_gateway_out_t *out);
 
 /* JSON */

@@ -104,8 +104,17 @@ static ngx_int_t ngx_llm_gateway_gemini_fast_response(
     ngx_str_t *out);
 static ngx_int_t ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_gemini_scan_t *scan);
+static ngx_int_t ngx_llm_gateway_gemini_fast_head(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st);
+static ngx_int_t ngx_llm_gateway_gemini_fast_role(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index);
 static ngx_int_t ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t index, ngx_str_t *delta, ngx_str_t *text);
+static ngx_int_t ngx_llm_gateway_gemini_fast_finish(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index, ngx_str_t *finish);
+static ngx_int_t ngx_llm_gateway_gemini_fast_usage_chunk(
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_gemini_stream_t *st,
+    int64_t prompt, int64_t completion, int64_t total);
 static void ngx_llm_gateway_gemini_fast_usage(
     ngx_llm_gateway_gemini_stream_t *st, ngx_llm_gateway_gemini_scan_t *scan);
 static ngx_int_t ngx_llm_gateway_gemini_process_response(
@@ -2341,9 +2350,21 @@ static ngx_str_t  ngx_llm_gateway_gemini_content_delta =
 static ngx_str_t  ngx_llm_gateway_gemini_reasoning_delta =
     ngx_string(",\"delta\":{\"reasoning_content\":\"");
 
+/* the head's end: the usage chunk has "choices":[] instead */
+#define NGX_LLM_GATEWAY_GEMINI_CHOICE  "[{\"index\":"
+
 #define NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA                                    \
     ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"                  \
     "\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+
+#define NGX_LLM_GATEWAY_GEMINI_FINISH                                        \
+    ",\"delta\":{},\"logprobs\":null,\"finish_reason\":\""
+#define NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL  "\"}]}\n\n"
+
+#define NGX_LLM_GATEWAY_GEMINI_USAGE                                         \
+    "[],\"usage\":{\"prompt_tokens\":%L,\"completion_tokens\":%L,"          \
+    "\"total_tokens\":%L,\"prompt_tokens_details\":{\"cached_tokens\":%L},"   \
+    "\"completion_tokens_details\":{\"reasoning_tokens\":%L}}}\n\n"
 
 
 static void
@@ -2414,6 +2435,84 @@ ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
 }
 
 
+/*
+ * A chunk's bytes up to its choice's index, the same for every chunk of
+ * the stream: built once.
+ */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_head(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (st->head.data) {
+        return NGX_OK;
+    }
+
+    len = sizeof("{\"id\":\"\",\"object\":\"chat.completion.chunk\","
+                 "\"created\":,\"model\":\"\",\"choices\":[{\"index\":")
+          - 1 + st->id.len + NGX_TIME_T_LEN + ctx->model.len
+          + ngx_escape_json(NULL, ctx->model.data, ctx->model.len);
+
+    p = ngx_pnalloc(ctx->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->head.data = p;
+
+    p = ngx_sprintf(p, "{\"id\":\"%V\","
+                    "\"object\":\"chat.completion.chunk\","
+                    "\"created\":%T,\"model\":\"", &st->id, st->created);
+    p = (u_char *) ngx_escape_json(p, ctx->model.data, ctx->model.len);
+    p = ngx_cpymem(p, "\",\"choices\":" NGX_LLM_GATEWAY_GEMINI_CHOICE,
+                   sizeof("\",\"choices\":" NGX_LLM_GATEWAY_GEMINI_CHOICE) - 1);
+
+    st->head.len = p - st->head.data;
+
+    return NGX_OK;
+}
+
+
+/* a choice's first chunk only says who speaks, as OpenAI's streams do */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_role(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index)
+{
+    u_char                 num;
+    ngx_llm_gateway_out_t  *out;
+
+    if (st->started & (1 << index)) {
+        return NGX_OK;
+    }
+
+    st->started |= 1 << index;
+
+    out = &ctx->out;
+
+    /* fewer than ten candidates: the index is one digit */
+
+    num = (u_char) ('0' + index);
+
+    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
+        || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
+           != NGX_OK
+        || ngx_llm_gateway_out_append(out, &num, 1) != NGX_OK
+        || ngx_llm_gateway_out_append(out,
+                      (u_char *) NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA,
+                      sizeof(NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA) - 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t index, ngx_str_t *delta, ngx_str_t *text)
@@ -2426,51 +2525,14 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
     st = ctx->xlat;
     out = &ctx->out;
 
-    if (st->head.data == NULL) {
-        len = sizeof("{\"id\":\"\",\"object\":\"chat.completion.chunk\","
-                     "\"created\":,\"model\":\"\",\"choices\":[{\"index\":")
-              - 1 + st->id.len + NGX_TIME_T_LEN + ctx->model.len
-              + ngx_escape_json(NULL, ctx->model.data, ctx->model.len);
-
-        p = ngx_pnalloc(ctx->pool, len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        st->head.data = p;
-
-        p = ngx_sprintf(p, "{\"id\":\"%V\","
-                        "\"object\":\"chat.completion.chunk\","
-                        "\"created\":%T,\"model\":\"", &st->id, st->created);
-        p = (u_char *) ngx_escape_json(p, ctx->model.data, ctx->model.len);
-        p = ngx_cpymem(p, "\",\"choices\":[{\"index\":",
-                       sizeof("\",\"choices\":[{\"index\":") - 1);
-
-        st->head.len = p - st->head.data;
+    if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK
+        || ngx_llm_gateway_gemini_fast_role(ctx, st, index) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
-
-    /* fewer than ten candidates: the index is one digit */
 
     num[0] = (u_char) ('0' + index);
     num_len = 1;
-
-    /* a choice's first chunk only says who speaks, as OpenAI's streams do */
-
-    if (!(st->started & (1 << index))) {
-        st->started |= 1 << index;
-
-        if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
-            || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
-               != NGX_OK
-            || ngx_llm_gateway_out_append(out, num, num_len) != NGX_OK
-            || ngx_llm_gateway_out_append(out,
-                          (u_char *) NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA,
-                          sizeof(NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA) - 1)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
 
     /* the chunk in one piece where it fits a buffer, as nearly always */
 
@@ -2505,6 +2567,83 @@ ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The end of a choice: its finish reason, in an empty delta.  Sources
+ * (grounding) take the generator; every other stream ends here.
+ */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_finish(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index, ngx_str_t *finish)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK
+        || ngx_llm_gateway_gemini_fast_role(ctx, st, index) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    len = sizeof("data: ") - 1 + st->head.len + 1
+          + sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH) - 1 + finish->len
+          + sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL) - 1;
+
+    p = ngx_llm_gateway_out_reserve(&ctx->out, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
+    p = ngx_cpymem(p, st->head.data, st->head.len);
+    *p++ = (u_char) ('0' + index);
+    p = ngx_cpymem(p, NGX_LLM_GATEWAY_GEMINI_FINISH,
+                   sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH) - 1);
+    p = ngx_cpymem(p, finish->data, finish->len);
+    ngx_memcpy(p, NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL,
+               sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL) - 1);
+
+    return NGX_OK;
+}
+
+
+/* the usage chunk, "choices":[], after the last finish */
+
+static ngx_int_t
+ngx_llm_gateway_gemini_fast_usage_chunk(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, int64_t prompt, int64_t completion,
+    int64_t total)
+{
+    u_char  *p, *start;
+    size_t   len, head;
+
+    if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    head = st->head.len - (sizeof(NGX_LLM_GATEWAY_GEMINI_CHOICE) - 1);
+
+    len = sizeof("data: ") - 1 + head
+          + sizeof(NGX_LLM_GATEWAY_GEMINI_USAGE) - 1 + 5 * NGX_INT64_LEN;
+
+    start = ngx_llm_gateway_out_reserve(&ctx->out, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(start, "data: ", sizeof("data: ") - 1);
+    p = ngx_cpymem(p, st->head.data, head);
+    p = ngx_sprintf(p, NGX_LLM_GATEWAY_GEMINI_USAGE,
+                    prompt, completion, total, st->cached, st->thoughts);
+
+    /* the reservation counted the longest numbers: give back the rest */
+
+    ngx_llm_gateway_out_unreserve(&ctx->out, len - (p - start));
 
     return NGX_OK;
 }
@@ -2629,6 +2768,7 @@ ngx_llm_gateway_gemini_fast_response(ngx_llm_gateway_ctx_t *ctx,
 static ngx_int_t
 ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
 {
+    int64_t                           prompt, completion;
     yajl_gen                          g;
     yajl_val                          root;
     ngx_str_t                         body, text, *finish;
@@ -2654,10 +2794,7 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    g = ngx_llm_gateway_json_gen(ctx->pool);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
+    g = NULL;
 
     if (st->seen == 0) {
         st->seen = 1;
@@ -2681,6 +2818,13 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
         if (st->sources[i]) {
 
             /* the sources: listed after the answer, and as annotations */
+
+            if (g == NULL) {
+                g = ngx_llm_gateway_json_gen(ctx->pool);
+                if (g == NULL) {
+                    return NGX_ERROR;
+                }
+            }
 
             if (ngx_llm_gateway_gemini_chunk_open(ctx, g, i) != NGX_OK) {
                 return NGX_ERROR;
@@ -2706,46 +2850,29 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
             }
         }
 
-        if (ngx_llm_gateway_gemini_chunk_open(ctx, g, i) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_llm_gateway_gemini_chunk_close(g, finish, &ctx->out)
-            != NGX_OK)
-        {
+        if (ngx_llm_gateway_gemini_fast_finish(ctx, st, i, finish) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
     if (st->usage) {
-        if (ctx->chat->include_usage) {
-            if (!ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
-                || ngx_llm_gateway_json_gen_cstr(g, "id") != NGX_OK
-                || ngx_llm_gateway_json_gen_str(g, &st->id) != NGX_OK
-                || ngx_llm_gateway_json_gen_cstr(g, "object") != NGX_OK
-                || ngx_llm_gateway_json_gen_cstr(g, "chat.completion.chunk")
-                   != NGX_OK
-                || ngx_llm_gateway_json_gen_cstr(g, "created") != NGX_OK
-                || !ngx_llm_gateway_gen_ok(yajl_gen_integer(g, st->created))
-                || ngx_llm_gateway_json_gen_cstr(g, "model") != NGX_OK
-                || ngx_llm_gateway_json_gen_str(g, &ctx->model) != NGX_OK
-                || ngx_llm_gateway_json_gen_cstr(g, "choices") != NGX_OK
-                || !ngx_llm_gateway_gen_ok(yajl_gen_array_open(g))
-                || !ngx_llm_gateway_gen_ok(yajl_gen_array_close(g))
-                || ngx_llm_gateway_gemini_usage_gen(ctx, g, st) != NGX_OK
-                || !ngx_llm_gateway_gen_ok(yajl_gen_map_close(g))
-                || ngx_llm_gateway_json_emit(g, &ctx->out) != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        prompt = st->prompt + st->tool_use;
+        completion = st->candidates + st->thoughts;
 
-        } else {
-            ctx->prompt_tokens = st->prompt + st->tool_use;
-            ctx->completion_tokens = st->candidates + st->thoughts;
+        ctx->prompt_tokens = prompt;
+        ctx->completion_tokens = completion;
+
+        if (ctx->chat->include_usage
+            && ngx_llm_gateway_gemini_fast_usage_chunk(ctx, st, prompt,
+                   completion, st->total ? st->total : prompt + completion)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
         }
     }
 
-    if (ngx_llm_gateway_out_event(&ctx->out, (u_char *) "[DONE]", 6)
+    if (ngx_llm_gateway_out_append(&ctx->out, (u_char *) "data: [DONE]\n\n",
+                                   sizeof("data: [DONE]\n\n") - 1)
         != NGX_OK)
     {
         return NGX_ERROR;

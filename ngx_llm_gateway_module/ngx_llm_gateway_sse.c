@@ -395,6 +395,16 @@ ngx_llm_gateway_out_reserve(ngx_llm_gateway_out_t *out, size_t len)
 }
 
 
+/* the end of the last reservation was not written after all */
+
+void
+ngx_llm_gateway_out_unreserve(ngx_llm_gateway_out_t *out, size_t len)
+{
+    out->buf->last -= len;
+    out->len -= len;
+}
+
+
 /* a buffer of its own for what comes next, from the free list if any */
 
 static ngx_int_t
