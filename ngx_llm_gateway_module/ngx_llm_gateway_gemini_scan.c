@@ -182,13 +182,13 @@ ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
 /*
  * The events of one stream nearly always share their shape: the same
  * members in the same order, with the same white space; only the texts,
- * the counters and a few other values change.  So the bytes of the last
+ * the counters and a few other numbers change.  So the bytes of the last
  * answer taken are kept, with the places of those values ("holes"), and
  * the next answer is first matched against them: the bytes between holes
  * must be equal, and each hole must hold a valid value of the same kind
  * (a string, or a number).  Then the answer has exactly the structure of
  * the one learnt, already checked, and only the holes needed a look:
- * about a fifth of the work of a full scan.  Any difference makes it a
+ * about a third of the work of a full scan.  Any difference makes it a
  * full scan, which learns the new shape.
  */
 
