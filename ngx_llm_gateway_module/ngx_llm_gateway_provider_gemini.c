@@ -106,8 +106,9 @@ static ngx_int_t ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_gemini_scan_t *scan);
 static ngx_int_t ngx_llm_gateway_gemini_fast_head(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_gemini_stream_t *st);
-static ngx_int_t ngx_llm_gateway_gemini_fast_role(ngx_llm_gateway_ctx_t *ctx,
-    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index);
+static ngx_int_t ngx_llm_gateway_gemini_fast_chunk_write(
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_gemini_stream_t *st,
+    ngx_uint_t index, ngx_str_t *parts, ngx_uint_t nparts);
 static ngx_int_t ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t index, ngx_str_t *delta, ngx_str_t *text);
 static ngx_int_t ngx_llm_gateway_gemini_fast_finish(ngx_llm_gateway_ctx_t *ctx,
@@ -2476,20 +2477,38 @@ ngx_llm_gateway_gemini_fast_head(ngx_llm_gateway_ctx_t *ctx,
 }
 
 
-/* a choice's first chunk only says who speaks, as OpenAI's streams do */
+/*
+ * One chunk of a choice: "data: ", the head, the index, then what the
+ * caller gives (the delta, maybe a text, the tail).  A choice's first
+ * chunk only says who speaks, as OpenAI's streams do.
+ */
 
 static ngx_int_t
-ngx_llm_gateway_gemini_fast_role(ngx_llm_gateway_ctx_t *ctx,
-    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index)
+ngx_llm_gateway_gemini_fast_chunk_write(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index, ngx_str_t *parts,
+    ngx_uint_t nparts)
 {
-    u_char                 num;
+    u_char                 *p, num;
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_str_t               role;
     ngx_llm_gateway_out_t  *out;
 
-    if (st->started & (1 << index)) {
-        return NGX_OK;
+    if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    st->started |= 1 << index;
+    if (!(st->started & (1 << index))) {
+        st->started |= 1 << index;
+
+        ngx_str_set(&role, NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA);
+
+        if (ngx_llm_gateway_gemini_fast_chunk_write(ctx, st, index, &role, 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     out = &ctx->out;
 
@@ -2497,16 +2516,44 @@ ngx_llm_gateway_gemini_fast_role(ngx_llm_gateway_ctx_t *ctx,
 
     num = (u_char) ('0' + index);
 
-    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
+    len = sizeof("data: ") - 1 + st->head.len + 1;
+
+    for (i = 0; i < nparts; i++) {
+        len += parts[i].len;
+    }
+
+    /* the chunk in one piece where it fits a buffer, as nearly always */
+
+    p = ngx_llm_gateway_out_reserve(out, len);
+
+    if (p) {
+        p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
+        p = ngx_cpymem(p, st->head.data, st->head.len);
+        *p++ = num;
+
+        for (i = 0; i < nparts; i++) {
+            p = ngx_cpymem(p, parts[i].data, parts[i].len);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ",
+                                   sizeof("data: ") - 1)
+        != NGX_OK
         || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
            != NGX_OK
-        || ngx_llm_gateway_out_append(out, &num, 1) != NGX_OK
-        || ngx_llm_gateway_out_append(out,
-                      (u_char *) NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA,
-                      sizeof(NGX_LLM_GATEWAY_GEMINI_ROLE_DELTA) - 1)
-           != NGX_OK)
+        || ngx_llm_gateway_out_append(out, &num, 1) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    for (i = 0; i < nparts; i++) {
+        if (ngx_llm_gateway_out_append(out, parts[i].data, parts[i].len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -2517,58 +2564,14 @@ static ngx_int_t
 ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
     ngx_uint_t index, ngx_str_t *delta, ngx_str_t *text)
 {
-    u_char                           *p, num[1];
-    size_t                            len, num_len;
-    ngx_llm_gateway_out_t            *out;
-    ngx_llm_gateway_gemini_stream_t  *st;
+    ngx_str_t  parts[3];
 
-    st = ctx->xlat;
-    out = &ctx->out;
+    parts[0] = *delta;
+    parts[1] = *text;
+    ngx_str_set(&parts[2], NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL);
 
-    if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK
-        || ngx_llm_gateway_gemini_fast_role(ctx, st, index) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    num[0] = (u_char) ('0' + index);
-    num_len = 1;
-
-    /* the chunk in one piece where it fits a buffer, as nearly always */
-
-    len = 6 + st->head.len + num_len + delta->len + text->len
-          + sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1;
-
-    p = ngx_llm_gateway_out_reserve(out, len);
-
-    if (p) {
-        p = ngx_cpymem(p, "data: ", 6);
-        p = ngx_cpymem(p, st->head.data, st->head.len);
-        p = ngx_cpymem(p, num, num_len);
-        p = ngx_cpymem(p, delta->data, delta->len);
-        p = ngx_cpymem(p, text->data, text->len);
-        ngx_memcpy(p, NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL,
-                   sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1);
-
-        return NGX_OK;
-    }
-
-    if (ngx_llm_gateway_out_append(out, (u_char *) "data: ", 6) != NGX_OK
-        || ngx_llm_gateway_out_append(out, st->head.data, st->head.len)
-           != NGX_OK
-        || ngx_llm_gateway_out_append(out, num, num_len) != NGX_OK
-        || ngx_llm_gateway_out_append(out, delta->data, delta->len)
-           != NGX_OK
-        || ngx_llm_gateway_out_append(out, text->data, text->len) != NGX_OK
-        || ngx_llm_gateway_out_append(out,
-                          (u_char *) NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL,
-                          sizeof(NGX_LLM_GATEWAY_GEMINI_CHUNK_TAIL) - 1)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_llm_gateway_gemini_fast_chunk_write(ctx, ctx->xlat, index,
+                                                   parts, 3);
 }
 
 
@@ -2581,34 +2584,13 @@ static ngx_int_t
 ngx_llm_gateway_gemini_fast_finish(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index, ngx_str_t *finish)
 {
-    u_char  *p;
-    size_t   len;
+    ngx_str_t  parts[3];
 
-    if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK
-        || ngx_llm_gateway_gemini_fast_role(ctx, st, index) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_str_set(&parts[0], NGX_LLM_GATEWAY_GEMINI_FINISH);
+    parts[1] = *finish;
+    ngx_str_set(&parts[2], NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL);
 
-    len = sizeof("data: ") - 1 + st->head.len + 1
-          + sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH) - 1 + finish->len
-          + sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL) - 1;
-
-    p = ngx_llm_gateway_out_reserve(&ctx->out, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
-    p = ngx_cpymem(p, st->head.data, st->head.len);
-    *p++ = (u_char) ('0' + index);
-    p = ngx_cpymem(p, NGX_LLM_GATEWAY_GEMINI_FINISH,
-                   sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH) - 1);
-    p = ngx_cpymem(p, finish->data, finish->len);
-    ngx_memcpy(p, NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL,
-               sizeof(NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL) - 1);
-
-    return NGX_OK;
+    return ngx_llm_gateway_gemini_fast_chunk_write(ctx, st, index, parts, 3);
 }
 
 

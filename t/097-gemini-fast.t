@@ -65,6 +65,11 @@ my %events = (
         '{"candidates":[{"content":{"parts":[{"text":"four"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":5,"totalTokenCount":13},"modelVersion":"gemini-x","responseId":"r1"}',
         '{"candidates":[{"content":{"parts":[{"text":"end"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":9,"totalTokenCount":14},"modelVersion":"gemini-x","responseId":"r1"}',
     ],
+    # a text larger than an output buffer: the chunk is written in parts
+    long => [
+        '{"candidates": [{"content": {"parts": [{"text": "' . ('0123456789' x 500) . '"}],"role": "model"},"index": 0}]}',
+        '{"candidates": [{"content": {"parts": [{"text": "' . ('abcdefghij' x 500) . '"}],"role": "model"},"finishReason": "STOP","index": 0}]}',
+    ],
     badutf8 => [
         '{"candidates": [{"content": {"parts": [{"text": "ok"}],"role": "model"},"index": 0}]}',
         "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\xff\"}],\"role\": \"model\"},\"index\": 0}]}",
@@ -238,7 +243,23 @@ my $r = '^' . main::chunk(0, '\{"role":"assistant","content":""\}')
 
 
 
-=== TEST 8: code without code, output without output, sources without a title or URL
+=== TEST 8: texts larger than an output buffer: the same both ways
+--- http_config eval: $::Http
+--- config eval: $::Locations
+--- user_files eval: \@::Files
+--- request eval
+[main::body("fast-long", ""), main::body("slow-long", "")]
+--- response_body_like eval
+my $r = '^' . main::chunk(0, '\{"role":"assistant","content":""\}')
+  . main::chunk(0, '\{"content":"(?:0123456789){500}"\}')
+  . main::chunk(0, '\{"content":"(?:abcdefghij){500}"\}')
+  . 'data: ' . $::Head . '0,"delta":\{\},"logprobs":null,"finish_reason":"stop"\}\]\}\n\n'
+  . 'data: \[DONE\]\n\n$';
+[$r, $r]
+
+
+
+=== TEST 9: code without code, output without output, sources without a title or URL
 --- http_config eval: $::Http
 --- config eval: $::Locations
 --- user_files eval: \@::Files
