@@ -420,8 +420,7 @@ ngx_llm_gateway_scan_match(u_char *p, size_t len,
                 }
 
                 scan->pieces[scan->npieces].text = s;
-                scan->pieces[scan->npieces].chars = flag
-                    ? ngx_llm_gateway_gemini_scan_chars(s.data, s.len) : s.len;
+                scan->pieces[scan->npieces].ascii = (flag == 0);
                 scan->pieces[scan->npieces].candidate = h->index;
                 scan->pieces[scan->npieces].thought = h->thought;
                 scan->npieces++;
@@ -1269,8 +1268,7 @@ ngx_llm_gateway_scan_part(ngx_llm_gateway_scan_cur_t *c,
     }
 
     scan->pieces[scan->npieces].text = text;
-    scan->pieces[scan->npieces].chars = flags
-        ? ngx_llm_gateway_gemini_scan_chars(text.data, text.len) : text.len;
+    scan->pieces[scan->npieces].ascii = (flags == 0);
     scan->pieces[scan->npieces].candidate = ordinal;
     scan->pieces[scan->npieces].thought = thought;
     scan->npieces++;

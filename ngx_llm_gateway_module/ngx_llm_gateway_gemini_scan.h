@@ -22,7 +22,7 @@
 
 typedef struct {
     ngx_str_t                       text;       /* JSON-escaped, no quotes */
-    size_t                          chars;      /* code points, decoded */
+    ngx_uint_t                      ascii;      /* no escape, no UTF-8 */
     ngx_uint_t                      candidate;  /* ordinal in candidates */
     ngx_uint_t                      thought;
 } ngx_llm_gateway_gemini_piece_t;

@@ -2411,7 +2411,12 @@ ngx_llm_gateway_gemini_fast_chunk(ngx_llm_gateway_ctx_t *ctx,
             rc = ngx_llm_gateway_gemini_fast_delta(ctx, index,
                      &ngx_llm_gateway_gemini_content_delta, &piece->text);
 
-            st->chars[index] += piece->chars;
+            /* characters, for the offsets of annotations */
+
+            st->chars[index] += piece->ascii
+                ? piece->text.len
+                : ngx_llm_gateway_gemini_scan_chars(piece->text.data,
+                                                    piece->text.len);
         }
 
         if (rc != NGX_OK) {
@@ -2684,9 +2689,17 @@ ngx_llm_gateway_gemini_fast_response(ngx_llm_gateway_ctx_t *ctx,
     /* one choice per candidate, by position, as the tree path numbers them */
 
     for (i = 0; i < scan->ncandidates; i++) {
-        p = ngx_sprintf(p, "%s{\"index\":%ui,\"message\":{"
-                        "\"role\":\"assistant\",\"content\":\"",
-                        i ? "," : "", i);
+        /* fewer than ten candidates: the index is one digit */
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"index\":", sizeof("{\"index\":") - 1);
+        *p++ = (u_char) ('0' + i);
+        p = ngx_cpymem(p, ",\"message\":{\"role\":\"assistant\",\"content\":\"",
+                       sizeof(",\"message\":{\"role\":\"assistant\","
+                              "\"content\":\"") - 1);
 
         /* the answer's pieces, then the thoughts', each joined as they are */
 
@@ -2720,8 +2733,13 @@ ngx_llm_gateway_gemini_fast_response(ngx_llm_gateway_ctx_t *ctx,
                                                 &scan->candidates[i].finish)
                  : &ngx_llm_gateway_gemini_stop;
 
-        p = ngx_sprintf(p, ",\"refusal\":null},\"logprobs\":null,"
-                        "\"finish_reason\":\"%V\"}", finish);
+        p = ngx_cpymem(p, ",\"refusal\":null},\"logprobs\":null,"
+                       "\"finish_reason\":\"",
+                       sizeof(",\"refusal\":null},\"logprobs\":null,"
+                              "\"finish_reason\":\"") - 1);
+        p = ngx_cpymem(p, finish->data, finish->len);
+        *p++ = '"';
+        *p++ = '}';
     }
 
     /* usage as the tree path counts it: thoughts are completion tokens */

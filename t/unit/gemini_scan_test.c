@@ -136,7 +136,7 @@ shape_tests(void)
           && shape->hits == 0 && shape->misses == 1 && shape->len > 0,
           "shape", "the first event is learnt");
     check(s.npieces == 1 && text_is(&s.pieces[0].text, "One ")
-          && s.pieces[0].chars == 4 && s.usage
+          && s.pieces[0].ascii && s.usage
           && s.usage_counts[0] == 5 && s.usage_counts[5] == 5,
           "shape", "the first event's values");
 
@@ -149,9 +149,9 @@ shape_tests(void)
     check(s.npieces == 1
           && text_is(&s.pieces[0].text,
                      "two \\u00e9 \\\"q\\\" \xe2\x9c\x93")
-          && s.pieces[0].chars == 11 && s.pieces[0].candidate == 0
+          && !s.pieces[0].ascii && s.pieces[0].candidate == 0
           && !s.pieces[0].thought,
-          "shape", "the text of a match, escaped, its characters decoded");
+          "shape", "the text of a match, escaped, not plain ASCII");
     check(s.usage && s.usage_counts[0] == 123456 && s.usage_counts[5] == 7
           && s.usage_counts[1] == 0,
           "shape", "the counters of a match");
@@ -294,7 +294,7 @@ shape_tests(void)
           && s.npieces == plain.npieces
           && s.pieces[0].text.data == plain.pieces[0].text.data
           && s.pieces[0].text.len == plain.pieces[0].text.len
-          && s.pieces[0].chars == plain.pieces[0].chars
+          && s.pieces[0].ascii == plain.pieces[0].ascii
           && memcmp(s.usage_counts, plain.usage_counts,
                     sizeof(s.usage_counts)) == 0,
           "shape", "a match and a full scan agree");
