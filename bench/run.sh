@@ -147,8 +147,14 @@ EOF
 # ------------------------------------------------------------ configs
 
 # shared by every instance
+# run as root (a CI machine), the workers would be "nobody", who may not
+# read a checkout under a private directory: they stay root, as in tests
+WORKER_USER=
+[ "$(id -u)" = 0 ] && WORKER_USER="user              root;"
+
 common_main() {
     cat <<EOF
+$WORKER_USER
 worker_processes  $1;
 pid               logs/nginx.pid;
 error_log         logs/error.log warn;
