@@ -99,6 +99,14 @@ static ngx_int_t ngx_llm_gateway_scan_usage(ngx_llm_gateway_scan_cur_t *c,
         (c)->p++;                                                            \
     }
 
+#define ngx_llm_gateway_scan_init(c, start_, len, shape_)                    \
+    (c)->p = (start_);                                                       \
+    (c)->last = (start_) + (len);                                            \
+    (c)->values = 0;                                                         \
+    (c)->start = (start_);                                                   \
+    (c)->shape = (shape_);                                                   \
+    (c)->overflow = 0
+
 #define ngx_llm_gateway_scan_is(c, ch)                                       \
     ((c)->p < (c)->last && *(c)->p == (ch))
 
@@ -168,12 +176,7 @@ ngx_llm_gateway_gemini_scan(u_char *p, size_t len,
 {
     ngx_llm_gateway_scan_cur_t  c;
 
-    c.p = p;
-    c.last = p + len;
-    c.values = 0;
-    c.start = p;
-    c.shape = NULL;
-    c.overflow = 0;
+    ngx_llm_gateway_scan_init(&c, p, len, NULL);
 
     return ngx_llm_gateway_scan_answer(&c, scan);
 }
@@ -210,12 +213,11 @@ ngx_llm_gateway_gemini_scan_shaped(u_char *p, size_t len,
     shape->len = 0;
     shape->nholes = 0;
 
-    c.p = p;
-    c.last = p + len;
-    c.values = 0;
-    c.start = p;
-    c.shape = (len <= NGX_LLM_GATEWAY_GEMINI_SHAPE_SIZE) ? shape : NULL;
-    c.overflow = 0;
+    /* an answer larger than a shape is scanned without learning */
+
+    ngx_llm_gateway_scan_init(&c, p, len,
+                              len <= NGX_LLM_GATEWAY_GEMINI_SHAPE_SIZE
+                              ? shape : NULL);
 
     rc = ngx_llm_gateway_scan_answer(&c, scan);
 
@@ -370,11 +372,7 @@ ngx_llm_gateway_scan_match(u_char *p, size_t len,
     ngx_llm_gateway_scan_cur_t      c;
     ngx_llm_gateway_gemini_hole_t  *h;
 
-    c.last = p + len;
-    c.values = 0;
-    c.start = p;
-    c.shape = NULL;
-    c.overflow = 0;
+    ngx_llm_gateway_scan_init(&c, p, len, NULL);
 
     scan->npieces = 0;
     scan->ncandidates = shape->scan.ncandidates;

@@ -54,7 +54,8 @@ typedef struct {
 
 /*
  * The shape of a stream's events: the bytes of the last answer taken,
- * with "holes" where the next answers may differ (texts and numbers).  See ngx_llm_gateway_gemini_scan_shaped().
+ * with "holes" where the next answers may differ (texts and numbers).
+ * See ngx_llm_gateway_gemini_scan_shaped().
  */
 
 #define NGX_LLM_GATEWAY_GEMINI_SHAPE_SIZE   2048
@@ -84,8 +85,9 @@ typedef struct {
     /* candidates and finish reasons (in data) of the answer learnt */
     ngx_llm_gateway_gemini_scan_t   scan;
 
-    ngx_uint_t                      hits;       /* for tests: answers */
-    ngx_uint_t                      misses;     /* matched, or not */
+    /* answers matched, and answers scanned in full (for tests) */
+    ngx_uint_t                      hits;
+    ngx_uint_t                      misses;
 } ngx_llm_gateway_gemini_shape_t;
 
 

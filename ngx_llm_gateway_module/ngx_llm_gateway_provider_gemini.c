@@ -114,8 +114,7 @@ static ngx_int_t ngx_llm_gateway_gemini_fast_delta(ngx_llm_gateway_ctx_t *ctx,
 static ngx_int_t ngx_llm_gateway_gemini_fast_finish(ngx_llm_gateway_ctx_t *ctx,
     ngx_llm_gateway_gemini_stream_t *st, ngx_uint_t index, ngx_str_t *finish);
 static ngx_int_t ngx_llm_gateway_gemini_fast_usage_chunk(
-    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_gemini_stream_t *st,
-    int64_t prompt, int64_t completion, int64_t total);
+    ngx_llm_gateway_ctx_t *ctx, ngx_llm_gateway_gemini_stream_t *st);
 static void ngx_llm_gateway_gemini_fast_usage(
     ngx_llm_gateway_gemini_stream_t *st, ngx_llm_gateway_gemini_scan_t *scan);
 static ngx_int_t ngx_llm_gateway_gemini_process_response(
@@ -126,6 +125,8 @@ static ngx_int_t ngx_llm_gateway_gemini_candidate(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g, yajl_val cand, ngx_uint_t index);
 static ngx_int_t ngx_llm_gateway_gemini_usage_read(
     ngx_llm_gateway_gemini_stream_t *st, yajl_val usage);
+static int64_t ngx_llm_gateway_gemini_usage_counts(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, int64_t *prompt, int64_t *completion);
 static ngx_int_t ngx_llm_gateway_gemini_usage_gen(ngx_llm_gateway_ctx_t *ctx,
     yajl_gen g, ngx_llm_gateway_gemini_stream_t *st);
 static ngx_int_t ngx_llm_gateway_gemini_process_event(
@@ -1499,8 +1500,24 @@ ngx_llm_gateway_gemini_usage_read(ngx_llm_gateway_gemini_stream_t *st,
 
 /*
  * OpenAI usage: completion tokens include the thoughts (and report them
- * as reasoning tokens), prompt tokens include tool-use prompts.
+ * as reasoning tokens), prompt tokens include tool-use prompts.  The
+ * request's counts (statistics, variables) are set here; the total is
+ * returned.
  */
+
+static int64_t
+ngx_llm_gateway_gemini_usage_counts(ngx_llm_gateway_ctx_t *ctx,
+    ngx_llm_gateway_gemini_stream_t *st, int64_t *prompt, int64_t *completion)
+{
+    *prompt = st->prompt + st->tool_use;
+    *completion = st->candidates + st->thoughts;
+
+    ctx->prompt_tokens = *prompt;
+    ctx->completion_tokens = *completion;
+
+    return st->total ? st->total : *prompt + *completion;
+}
+
 
 static ngx_int_t
 ngx_llm_gateway_gemini_usage_gen(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
@@ -1508,12 +1525,7 @@ ngx_llm_gateway_gemini_usage_gen(ngx_llm_gateway_ctx_t *ctx, yajl_gen g,
 {
     int64_t  prompt, completion, total;
 
-    prompt = st->prompt + st->tool_use;
-    completion = st->candidates + st->thoughts;
-    total = st->total ? st->total : prompt + completion;
-
-    ctx->prompt_tokens = prompt;
-    ctx->completion_tokens = completion;
+    total = ngx_llm_gateway_gemini_usage_counts(ctx, st, &prompt, &completion);
 
     if (ngx_llm_gateway_json_gen_cstr(g, "usage") != NGX_OK
         || !ngx_llm_gateway_gen_ok(yajl_gen_map_open(g))
@@ -2362,10 +2374,11 @@ static ngx_str_t  ngx_llm_gateway_gemini_reasoning_delta =
     ",\"delta\":{},\"logprobs\":null,\"finish_reason\":\""
 #define NGX_LLM_GATEWAY_GEMINI_FINISH_TAIL  "\"}]}\n\n"
 
+/* prompt, completion, total, cached and reasoning tokens */
 #define NGX_LLM_GATEWAY_GEMINI_USAGE                                         \
-    "[],\"usage\":{\"prompt_tokens\":%L,\"completion_tokens\":%L,"          \
+    "\"usage\":{\"prompt_tokens\":%L,\"completion_tokens\":%L,"              \
     "\"total_tokens\":%L,\"prompt_tokens_details\":{\"cached_tokens\":%L},"   \
-    "\"completion_tokens_details\":{\"reasoning_tokens\":%L}}}\n\n"
+    "\"completion_tokens_details\":{\"reasoning_tokens\":%L}}"
 
 
 static void
@@ -2603,11 +2616,13 @@ ngx_llm_gateway_gemini_fast_finish(ngx_llm_gateway_ctx_t *ctx,
 
 static ngx_int_t
 ngx_llm_gateway_gemini_fast_usage_chunk(ngx_llm_gateway_ctx_t *ctx,
-    ngx_llm_gateway_gemini_stream_t *st, int64_t prompt, int64_t completion,
-    int64_t total)
+    ngx_llm_gateway_gemini_stream_t *st)
 {
-    u_char  *p, *start;
-    size_t   len, head;
+    u_char   *p, *start;
+    size_t    len, head;
+    int64_t   prompt, completion, total;
+
+    total = ngx_llm_gateway_gemini_usage_counts(ctx, st, &prompt, &completion);
 
     if (ngx_llm_gateway_gemini_fast_head(ctx, st) != NGX_OK) {
         return NGX_ERROR;
@@ -2615,7 +2630,7 @@ ngx_llm_gateway_gemini_fast_usage_chunk(ngx_llm_gateway_ctx_t *ctx,
 
     head = st->head.len - (sizeof(NGX_LLM_GATEWAY_GEMINI_CHOICE) - 1);
 
-    len = sizeof("data: ") - 1 + head
+    len = sizeof("data: [],}\n\n") - 1 + head
           + sizeof(NGX_LLM_GATEWAY_GEMINI_USAGE) - 1 + 5 * NGX_INT64_LEN;
 
     start = ngx_llm_gateway_out_reserve(&ctx->out, len);
@@ -2625,7 +2640,7 @@ ngx_llm_gateway_gemini_fast_usage_chunk(ngx_llm_gateway_ctx_t *ctx,
 
     p = ngx_cpymem(start, "data: ", sizeof("data: ") - 1);
     p = ngx_cpymem(p, st->head.data, head);
-    p = ngx_sprintf(p, NGX_LLM_GATEWAY_GEMINI_USAGE,
+    p = ngx_sprintf(p, "[]," NGX_LLM_GATEWAY_GEMINI_USAGE "}\n\n",
                     prompt, completion, total, st->cached, st->thoughts);
 
     /* the reservation counted the longest numbers: give back the rest */
@@ -2744,17 +2759,9 @@ ngx_llm_gateway_gemini_fast_response(ngx_llm_gateway_ctx_t *ctx,
 
     /* usage as the tree path counts it: thoughts are completion tokens */
 
-    prompt = st->prompt + st->tool_use;
-    completion = st->candidates + st->thoughts;
-    total = st->total ? st->total : prompt + completion;
+    total = ngx_llm_gateway_gemini_usage_counts(ctx, st, &prompt, &completion);
 
-    ctx->prompt_tokens = prompt;
-    ctx->completion_tokens = completion;
-
-    p = ngx_sprintf(p, "],\"usage\":{\"prompt_tokens\":%L,"
-                    "\"completion_tokens\":%L,\"total_tokens\":%L,"
-                    "\"prompt_tokens_details\":{\"cached_tokens\":%L},"
-                    "\"completion_tokens_details\":{\"reasoning_tokens\":%L}}}",
+    p = ngx_sprintf(p, "]," NGX_LLM_GATEWAY_GEMINI_USAGE "}",
                     prompt, completion, total, st->cached, st->thoughts);
 
     out->len = p - out->data;
@@ -2856,18 +2863,14 @@ ngx_llm_gateway_gemini_finish_stream(ngx_llm_gateway_ctx_t *ctx)
     }
 
     if (st->usage) {
-        prompt = st->prompt + st->tool_use;
-        completion = st->candidates + st->thoughts;
+        if (ctx->chat->include_usage) {
+            if (ngx_llm_gateway_gemini_fast_usage_chunk(ctx, st) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
-        ctx->prompt_tokens = prompt;
-        ctx->completion_tokens = completion;
-
-        if (ctx->chat->include_usage
-            && ngx_llm_gateway_gemini_fast_usage_chunk(ctx, st, prompt,
-                   completion, st->total ? st->total : prompt + completion)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
+        } else {
+            (void) ngx_llm_gateway_gemini_usage_counts(ctx, st, &prompt,
+                                                       &completion);
         }
     }
 
